@@ -1,14 +1,25 @@
 //! `cargo xtask`: Vltava's workflows, one subcommand each.
 
+mod cluster;
 mod codegen;
+mod demo;
+mod flags;
+mod test;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
+  test [--kafka VERSION]            the project's test command: fmt, codegen check, clippy, then every
+                                    test against a local Kafka cluster (started, or reused if one runs)
+  demo                              the main job on a local cluster
+  cluster <action>                  a local Kafka cluster: up, down, status, stop/kill/pause/resume/start/restart N
   codegen [--check] [--specs DIR]   generate vltava-wire's messages from Kafka's JSON specs
+
+`cargo xtask <command> --help` tells more.
 ";
 
 fn main() -> ExitCode {
@@ -19,6 +30,9 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "codegen" => codegen::run(rest),
+        "cluster" => cluster::run(rest),
+        "test" => test::run(rest),
+        "demo" => demo::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -31,5 +45,28 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The workspace's top folder.
+pub(crate) fn workspace_root() -> PathBuf {
+    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().map(PathBuf::from).unwrap_or(xtask)
+}
+
+/// Runs `cargo` with `args` in the workspace, failing with `what` on a non-zero exit.
+pub(crate) fn cargo(args: &[&str], envs: &[(&str, String)], what: &str) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = std::process::Command::new(cargo)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
     }
 }

@@ -1,0 +1,104 @@
+//! Node processes: spawning detached, pid files, liveness and signals.
+//!
+//! A node's pid file is the only link between a cluster and its processes,
+//! so that any process can drive a cluster another one started. A pid file
+//! is trusted only while the pid is alive, is not a zombie, and its command
+//! line still names the node's own config file; anything else is stale (a
+//! crashed run, or a pid the kernel has since given to another program) and
+//! is removed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::{Mutex, OnceLock};
+
+use crate::error::{IoContext, Result};
+
+/// What a process looks like from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Gone, a zombie, or not ours.
+    Dead,
+    /// Running (or sleeping).
+    Running,
+    /// Stopped by SIGSTOP.
+    Paused,
+}
+
+/// Children this process spawned, kept so they can be reaped: a killed child
+/// stays a zombie until its parent waits for it.
+fn children() -> &'static Mutex<HashMap<u32, Child>> {
+    static CHILDREN: OnceLock<Mutex<HashMap<u32, Child>>> = OnceLock::new();
+    CHILDREN.get_or_init(Default::default)
+}
+
+/// Reaps `pid` if it is our child and has exited.
+fn reap(pid: u32) {
+    let mut children = children().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(child) = children.get_mut(&pid) {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            children.remove(&pid);
+        }
+    }
+}
+
+/// Spawns `command` in its own process group (so a terminal's Ctrl-C does
+/// not reach the brokers) and returns its pid.
+pub(crate) fn spawn_detached(mut command: Command) -> Result<u32> {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    let child = command
+        .spawn()
+        .context(|| format!("starting {command:?}"))?;
+    let pid = child.id();
+    children()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pid, child);
+    Ok(pid)
+}
+
+/// Whether `pid` is alive and its command line contains `marker`.
+pub(crate) fn liveness(pid: u32, marker: &str) -> Liveness {
+    reap(pid);
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Liveness::Dead;
+    };
+    // The state follows the command name in parentheses, which may itself contain spaces.
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next())
+        .unwrap_or("X");
+    if matches!(state, "Z" | "X" | "x") {
+        return Liveness::Dead;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Liveness::Dead;
+    };
+    if !String::from_utf8_lossy(&cmdline).contains(marker) {
+        return Liveness::Dead;
+    }
+    if state == "T" || state == "t" {
+        Liveness::Paused
+    } else {
+        Liveness::Running
+    }
+}
+
+/// Sends `signal` to `pid`. A process that is already gone is not an error.
+pub(crate) fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+/// Reads a pid file; a missing or unreadable one is `None`.
+pub(crate) fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Writes a pid file.
+pub(crate) fn write_pid(path: &Path, pid: u32) -> Result<()> {
+    std::fs::write(path, format!("{pid}\n")).context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,88 @@
+//! `cargo xtask test`: the project's test command.
+
+use std::time::Instant;
+
+use vltava_testkit::CLUSTER_DIR_ENV;
+
+use crate::flags::Flags;
+
+pub(crate) const HELP: &str = "\
+cargo xtask test [--kafka VERSION] [--keep-cluster] [-- CARGO-TEST-ARGS]
+
+Runs, in order, stopping at the first failure:
+  1. cargo fmt --check
+  2. cargo xtask codegen --check (skipped, and said so, when the specs are absent)
+  3. cargo clippy --workspace --all-targets -- -D warnings
+  4. starts a local Kafka cluster (or reuses the one running in $VLTAVA_CLUSTER_DIR,
+     default .vltava/cluster) and runs `cargo test --workspace` against it
+  5. takes down the cluster if it started it (--keep-cluster leaves it up)
+
+--kafka VERSION runs against another Kafka version (e.g. 3.9.2, the compatibility tier),
+in a cluster of its own.
+";
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut flags = Flags::new(args);
+    if flags.switch("--help") || flags.switch("-h") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let kafka = flags.value("--kafka")?;
+    let keep = flags.switch("--keep-cluster");
+    let mut passthrough = flags.rest();
+    if passthrough.first().map(String::as_str) == Some("--") {
+        passthrough.remove(0);
+    } else if let Some(arg) = passthrough.first() {
+        return Err(format!("unexpected argument `{arg}`\n\n{HELP}"));
+    }
+    let started = Instant::now();
+
+    crate::cargo(
+        &["fmt", "--all", "--", "--check"],
+        &[],
+        "cargo fmt --check (run `cargo fmt --all`)",
+    )?;
+    eprintln!("$ cargo xtask codegen --check");
+    crate::codegen::run(&["--check".to_owned()])?;
+    crate::cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+        "cargo clippy",
+    )?;
+    crate::cargo(
+        &["build", "--workspace", "--tests"],
+        &[],
+        "building the tests",
+    )?;
+
+    let dir = match &kafka {
+        Some(version) => crate::workspace_root()
+            .join(".vltava")
+            .join(format!("cluster-{version}")),
+        None => crate::cluster::default_dir(),
+    };
+    let (cluster, started_here) = crate::cluster::up_or_attach(dir, None, kafka)?;
+    let envs = [
+        (CLUSTER_DIR_ENV, cluster.dir().display().to_string()),
+        ("VLTAVA_BOOTSTRAP", cluster.bootstrap()),
+    ];
+    let mut test_args = vec!["test", "--workspace"];
+    test_args.extend(passthrough.iter().map(String::as_str));
+    let tested = crate::cargo(&test_args, &envs, "the tests");
+    if started_here && !keep {
+        eprintln!("taking down the cluster this run started");
+        if let Err(e) = cluster.down() {
+            eprintln!("warning: could not take the cluster down: {e}");
+        }
+    }
+    tested?;
+    eprintln!("all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
