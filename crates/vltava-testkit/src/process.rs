@@ -72,7 +72,7 @@ pub(crate) fn liveness(pid: u32, marker: &str) -> Liveness {
     if matches!(state, "Z" | "X" | "x") {
         return Liveness::Dead;
     }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+    let Some(cmdline) = read_cmdline(pid) else {
         return Liveness::Dead;
     };
     if !String::from_utf8_lossy(&cmdline).contains(marker) {
@@ -83,6 +83,20 @@ pub(crate) fn liveness(pid: u32, marker: &str) -> Liveness {
     } else {
         Liveness::Running
     }
+}
+
+/// Reads a process's command line. Right after a spawn the child may still
+/// be inside exec, when the kernel shows an empty command line; a short wait
+/// tells that window apart from a process that really has none.
+fn read_cmdline(pid: u32) -> Option<Vec<u8>> {
+    for _ in 0..50 {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !cmdline.is_empty() {
+            return Some(cmdline);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
 }
 
 /// Sends `signal` to `pid`. A process that is already gone is not an error.
