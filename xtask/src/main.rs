@@ -1,9 +1,12 @@
 //! `cargo xtask`: Vltava's workflows, one subcommand each.
 
+mod bench;
 mod cluster;
 mod codegen;
 mod demo;
+mod fixtures;
 mod flags;
+mod fuzz;
 mod test;
 
 use std::path::PathBuf;
@@ -18,6 +21,9 @@ Commands:
   demo                              the main job on a local cluster
   cluster <action>                  a local Kafka cluster: up, down, status, stop/kill/pause/resume/start/restart N
   codegen [--check] [--specs DIR]   generate vltava-wire's messages from Kafka's JSON specs
+  fixtures [--out DIR]              capture golden response frames from a real broker
+  fuzz [--target T] [--seconds S]   run the cargo-fuzz targets (--seed rewrites the seed corpus)
+  bench [--quick] [FILTER]          the criterion benchmarks (fetch decode, decompressors, produce)
 
 `cargo xtask <command> --help` tells more.
 ";
@@ -33,6 +39,9 @@ fn main() -> ExitCode {
         "cluster" => cluster::run(rest),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "fixtures" => fixtures::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

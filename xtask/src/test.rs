@@ -73,7 +73,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         (CLUSTER_DIR_ENV, cluster.dir().display().to_string()),
         ("VLTAVA_BOOTSTRAP", cluster.bootstrap()),
     ];
-    let mut test_args = vec!["test", "--workspace"];
+    // Every test binary runs even after a failure, so one run shows every failure.
+    let mut test_args = vec!["test", "--workspace", "--no-fail-fast"];
     test_args.extend(passthrough.iter().map(String::as_str));
     let tested = crate::cargo(&test_args, &envs, "the tests");
     if started_here && !keep {

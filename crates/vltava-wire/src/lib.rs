@@ -17,3 +17,28 @@
 //! Decoding never panics on any input and never allocates more than the
 //! input could describe: every length is checked against the bytes that
 //! remain before anything is allocated.
+
+pub mod compression;
+mod error_code;
+pub mod records;
+
+pub use compression::{Compression, CompressionError, DecompressionLimit};
+pub use error_code::ErrorCode;
+pub use records::{Batch, Record, RecordBatch, RecordBatchBuilder, RecordBatches, RecordsError};
+
+// The message codec: generated messages and the runtime they are built on.
+mod codec;
+mod error;
+mod generated;
+pub mod messages;
+mod protocol;
+#[cfg(feature = "proptest")]
+pub mod testing;
+
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, UnknownApiKey};
+pub use messages::ApiKey;
+pub use protocol::{
+    Message, RawTaggedField, Request, Response, Uuid, VersionRange, decode_request,
+    decode_response, decode_response_body, encode_request, encode_response, request_header_version,
+    response_header_version,
+};

@@ -1,0 +1,9 @@
+//! Integration tests of `vltava-wire`'s message codec, one binary with a
+//! module per concern.
+
+mod frames;
+mod golden;
+mod known_bytes;
+mod properties;
+mod rules;
+mod support;

@@ -1,0 +1,32 @@
+//! `cargo xtask bench`: the criterion benchmarks of the hot paths.
+
+use crate::flags::Flags;
+
+pub(crate) const HELP: &str = "\
+cargo xtask bench [--quick] [FILTER]
+
+Runs the criterion benchmarks in benches/ (fetch decode per codec, the bare
+decompressors on the same bytes, produce encode), printing allocations per
+record beside the fetch figures. --quick shortens warm-up and measurement
+(1 s and 3 s) for a first look; published figures use the defaults.
+Reports land in target/criterion/.
+";
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut flags = Flags::new(args);
+    if flags.switch("--help") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let quick = flags.switch("--quick");
+    let filter = flags.positional();
+    flags.finish()?;
+    let mut args = vec!["bench", "-p", "vltava-benches", "--"];
+    if quick {
+        args.extend(["--warm-up-time", "1", "--measurement-time", "3"]);
+    }
+    if let Some(filter) = &filter {
+        args.push(filter);
+    }
+    crate::cargo(&args, &[], "the benchmarks")
+}
