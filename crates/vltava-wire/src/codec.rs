@@ -756,15 +756,17 @@ impl<T: Field> Field for Vec<T> {
         s: &mut S,
         cx: Ctx,
     ) -> Result<(), EncodeError> {
-        put_length(s, value.map(Vec::len), cx, BYTES_MAX)?;
         let Some(values) = value else {
-            return Ok(());
+            return put_length(s, None, cx, BYTES_MAX);
         };
+        put_length(s, Some(values.len()), cx, BYTES_MAX)?;
         let element = cx.inner();
-        for (index, value) in values.iter().enumerate() {
+        let mut index = 0;
+        while let Some(value) = values.get(index) {
             if let Err(error) = value.write(s, element) {
                 return Err(error.at_index(index));
             }
+            index += 1;
         }
         Ok(())
     }

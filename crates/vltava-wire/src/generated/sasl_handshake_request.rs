@@ -7,7 +7,7 @@
 //! Version 1 supports SASL_AUTHENTICATE.
 //! NOTE: Version cannot be easily bumped due to incorrect
 //! client negotiation for clients &lt;= 2.4.
-//! See https://issues.apache.org/jira/browse/KAFKA-9577
+//! See <https://issues.apache.org/jira/browse/KAFKA-9577>
 
 use bytes::{Bytes, BytesMut};
 

@@ -385,57 +385,84 @@ pub struct Records<'a> {
     layout: Layout,
 }
 
+impl<'a> Records<'a> {
+    /// Ends the iteration with `error`.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, error: RecordsError) -> Option<Result<Record<'a>, RecordsError>> {
+        self.remaining = 0;
+        self.pos = self.data.len();
+        Some(Err(error))
+    }
+
+    /// After the last declared record: nothing, or the bytes left over.
+    #[cold]
+    #[inline(never)]
+    fn finish(&mut self) -> Option<Result<Record<'a>, RecordsError>> {
+        let left = self.data.len() - self.pos;
+        if left == 0 {
+            return None;
+        }
+        self.fail(RecordsError::TrailingBytes {
+            what: "last record",
+            remaining: left,
+        })
+    }
+}
+
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, RecordsError>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
-            let left = self.data.len() - self.pos;
-            if left == 0 {
-                return None;
-            }
-            self.pos = self.data.len();
-            return Some(Err(RecordsError::TrailingBytes {
-                what: "last record",
-                remaining: left,
-            }));
+            return self.finish();
         }
         self.remaining -= 1;
-        let record = match self.layout {
+        match self.layout {
             Layout::V2 {
                 base_offset,
                 base_timestamp,
                 log_append_time,
                 control,
-            } => read_v2_record(
-                self.source,
-                self.data,
-                &mut self.pos,
-                base_offset,
-                base_timestamp,
-                log_append_time,
-                control,
-            ),
+            } => {
+                let Some(fields) = parse_v2_record(self.data, self.pos) else {
+                    let error = v2_record_error(self.data, self.pos);
+                    return self.fail(error);
+                };
+                self.pos = fields.end;
+                Some(Ok(Record {
+                    source: self.source,
+                    offset: base_offset.wrapping_add(i64::from(fields.offset_delta)),
+                    timestamp: match log_append_time {
+                        None => base_timestamp.wrapping_add(fields.timestamp_delta),
+                        Some(time) => time,
+                    },
+                    key: fields.key,
+                    value: fields.value,
+                    headers: fields.headers,
+                    header_count: fields.header_count,
+                    attributes: fields.attributes,
+                    control,
+                }))
+            }
             Layout::Legacy {
                 offset_base,
                 log_append_time,
                 check_crc,
                 wrapper_offset,
-            } => super::legacy::read_message(
+            } => match super::legacy::read_message(
                 self.source,
                 &mut self.pos,
                 offset_base,
                 log_append_time,
                 check_crc,
                 wrapper_offset,
-            ),
-        };
-        if record.is_err() {
-            self.remaining = 0;
-            self.pos = self.data.len();
+            ) {
+                Ok(record) => Some(Ok(record)),
+                Err(error) => self.fail(error),
+            },
         }
-        Some(record)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -445,37 +472,6 @@ impl<'a> Iterator for Records<'a> {
 }
 
 impl std::iter::FusedIterator for Records<'_> {}
-
-/// Reads one magic-2 record at `pos`, leaving `pos` after it.
-#[inline(always)]
-fn read_v2_record<'a>(
-    source: &'a Bytes,
-    data: &'a [u8],
-    pos: &mut usize,
-    base_offset: i64,
-    base_timestamp: i64,
-    log_append_time: Option<i64>,
-    control: bool,
-) -> Result<Record<'a>, RecordsError> {
-    let Some(fields) = parse_v2_record(data, *pos) else {
-        return Err(v2_record_error(data, *pos));
-    };
-    *pos = fields.end;
-    Ok(Record {
-        source,
-        offset: base_offset.wrapping_add(i64::from(fields.offset_delta)),
-        timestamp: match log_append_time {
-            None => base_timestamp.wrapping_add(fields.timestamp_delta),
-            Some(time) => time,
-        },
-        key: fields.key,
-        value: fields.value,
-        headers: fields.headers,
-        header_count: fields.header_count,
-        attributes: fields.attributes,
-        control,
-    })
-}
 
 /// The fields of one magic-2 record.
 struct V2Fields<'a> {
