@@ -2,6 +2,7 @@
 //! module per concern.
 
 mod frames;
+mod fuzz_corpus;
 mod golden;
 mod known_bytes;
 mod properties;
