@@ -1,0 +1,78 @@
+//! [`ConnectionConfig`]: client id, limits and timeouts of one connection.
+
+use std::time::Duration;
+
+/// How a [`Connection`](crate::Connection) identifies itself and what it allows.
+///
+/// ```
+/// use std::time::Duration;
+/// use vltava_net::ConnectionConfig;
+///
+/// let config = ConnectionConfig::new()
+///     .client_id("billing")
+///     .request_timeout(Duration::from_secs(10));
+/// assert_eq!(config.max_frame_size, 100 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionConfig {
+    /// The client id sent in every request header (`None`: a null client id).
+    pub client_id: Option<String>,
+    /// The client software name sent in ApiVersions v3+ (KIP-511). Brokers
+    /// reject names outside `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+    pub client_software_name: String,
+    /// The client software version sent in ApiVersions v3+, same alphabet.
+    pub client_software_version: String,
+    /// The largest response frame accepted. A broker announcing more closes
+    /// the connection with a typed error, before anything is allocated.
+    pub max_frame_size: usize,
+    /// How long a request may wait for its response.
+    pub request_timeout: Duration,
+    /// How long opening the TCP connection may take.
+    pub dial_timeout: Duration,
+}
+
+impl ConnectionConfig {
+    /// The defaults: client id `vltava`, software `vltava` at this crate's
+    /// version, 100 MiB frames, 30 s request timeout, 10 s dial timeout.
+    pub fn new() -> Self {
+        Self {
+            client_id: Some("vltava".to_owned()),
+            client_software_name: "vltava".to_owned(),
+            client_software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_frame_size: 100 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            dial_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the client id.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the largest response frame accepted.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets how long a request may wait for its response.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how long opening the TCP connection may take.
+    pub fn dial_timeout(mut self, timeout: Duration) -> Self {
+        self.dial_timeout = timeout;
+        self
+    }
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}

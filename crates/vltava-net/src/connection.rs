@@ -1,0 +1,480 @@
+//! [`Connection`]: one TCP connection to one broker, with pipelined requests.
+//!
+//! The shape: every request is encoded by its caller, registered in a map of
+//! requests in flight (correlation id to a oneshot sender) and queued to a
+//! writer task, all without an `.await` in between, so a caller that gives
+//! up can never leave half a request behind. One reader task reads frames
+//! and hands each to the sender its correlation id names; a frame for a
+//! caller that gave up is read whole and dropped, so the stream stays in
+//! step. When either task fails, the connection closes: the map is drained
+//! and every request in flight fails at once with the reason.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use vltava_wire::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use vltava_wire::{ApiKey, DecodeError, ErrorCode, Request, VersionRange};
+
+use crate::config::ConnectionConfig;
+use crate::error::{DisconnectReason, NetError};
+use crate::frame::{self, FrameError};
+use crate::versions::{ApiVersions, client_range};
+
+/// A connection to one broker: pipelined requests over one TCP stream, with
+/// the API versions negotiated when it opened.
+///
+/// Requests take `&self`, so many can be in flight at once (share the
+/// connection with an `Arc` across tasks, or join futures in one task);
+/// responses are matched to them by correlation id, in whatever order the
+/// broker sends them. Every request future is cancellation safe: dropping
+/// it never desynchronises the connection.
+///
+/// Dropping the connection closes it.
+pub struct Connection {
+    shared: Arc<Shared>,
+    outgoing: mpsc::UnboundedSender<Bytes>,
+    config: ConnectionConfig,
+    versions: ApiVersions,
+    handshake_version: i16,
+}
+
+/// What the caller side and the two tasks share.
+struct Shared {
+    broker: String,
+    state: Mutex<State>,
+}
+
+struct State {
+    next_correlation_id: i32,
+    in_flight: HashMap<i32, InFlight>,
+    /// Set once, when the connection closes; nothing is registered after.
+    closed: Option<DisconnectReason>,
+    /// The reader and writer tasks, aborted when the connection closes.
+    tasks: Vec<AbortHandle>,
+}
+
+/// A request waiting for its response.
+struct InFlight {
+    api_key: ApiKey,
+    reply: oneshot::Sender<Result<Bytes, NetError>>,
+}
+
+impl Connection {
+    /// Opens a TCP connection to `broker` (`host:port`) within the dial
+    /// timeout, then runs the ApiVersions handshake (see
+    /// [`Connection::api_versions`]).
+    pub async fn connect(broker: &str, config: ConnectionConfig) -> Result<Self, NetError> {
+        let dial = tokio::time::timeout(config.dial_timeout, TcpStream::connect(broker));
+        let stream = match dial.await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(source)) => {
+                return Err(NetError::Dial {
+                    broker: broker.to_owned(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(NetError::DialTimeout {
+                    broker: broker.to_owned(),
+                    timeout: config.dial_timeout,
+                });
+            }
+        };
+        // Requests are small and latency-bound; the writer task batches
+        // pipelined frames itself.
+        stream.set_nodelay(true).map_err(|source| NetError::Dial {
+            broker: broker.to_owned(),
+            source,
+        })?;
+        let (reader, writer) = stream.into_split();
+        Self::over(broker.to_owned(), reader, writer, config).await
+    }
+
+    /// Runs a connection over any byte stream (the tests use in-memory
+    /// pipes), starting with the ApiVersions handshake.
+    pub(crate) async fn over<R, W>(
+        broker: String,
+        reader: R,
+        writer: W,
+        config: ConnectionConfig,
+    ) -> Result<Self, NetError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            broker,
+            state: Mutex::new(State {
+                next_correlation_id: 0,
+                in_flight: HashMap::new(),
+                closed: None,
+                tasks: Vec::new(),
+            }),
+        });
+        let (outgoing, queued) = mpsc::unbounded_channel();
+        let read_task = tokio::spawn(read_loop(reader, shared.clone(), config.max_frame_size));
+        let write_task = tokio::spawn(write_loop(writer, queued, shared.clone()));
+        shared.adopt_tasks([read_task.abort_handle(), write_task.abort_handle()]);
+        let mut connection = Self {
+            shared,
+            outgoing,
+            config,
+            versions: ApiVersions::default(),
+            handshake_version: 0,
+        };
+        connection.handshake().await?;
+        Ok(connection)
+    }
+
+    /// The broker's address, as given to [`Connection::connect`].
+    pub fn broker(&self) -> &str {
+        &self.shared.broker
+    }
+
+    /// The API versions the broker announced in the handshake.
+    pub fn api_versions(&self) -> &ApiVersions {
+        &self.versions
+    }
+
+    /// The ApiVersions version the handshake succeeded at (lower than the
+    /// latest when the broker is older than this client, see KIP-511).
+    pub fn handshake_version(&self) -> i16 {
+        self.handshake_version
+    }
+
+    /// The highest version of `api_key` both this client and the broker
+    /// speak, or [`NetError::UnsupportedApi`].
+    pub fn version_for(&self, api_key: ApiKey) -> Result<i16, NetError> {
+        self.versions
+            .negotiate(api_key)
+            .ok_or_else(|| NetError::UnsupportedApi {
+                broker: self.shared.broker.clone(),
+                api_key,
+                ours: client_range(api_key),
+                theirs: self.versions.broker_range(api_key),
+            })
+    }
+
+    /// Whether the connection has closed; every request then fails with
+    /// [`NetError::Disconnected`] and a new connection is needed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// Sends `body` at the negotiated version ([`Connection::version_for`])
+    /// and waits for the response, at most the request timeout.
+    ///
+    /// Cancellation safe: dropping the future forgets the request, and its
+    /// response, if one comes, is read and discarded.
+    pub async fn send<R: Request>(&self, body: R) -> Result<R::Response, NetError> {
+        let version = self.version_for(R::API_KEY)?;
+        self.send_at(version, body).await
+    }
+
+    /// Sends `body` at `version`, which the broker must have announced, and
+    /// waits for the response, at most the request timeout.
+    ///
+    /// Cancellation safe, like [`Connection::send`].
+    pub async fn send_at<R: Request>(
+        &self,
+        version: i16,
+        body: R,
+    ) -> Result<R::Response, NetError> {
+        let theirs = self.versions.broker_range(R::API_KEY);
+        if !theirs.is_some_and(|range| range.contains(version)) {
+            return Err(NetError::UnsupportedVersion {
+                broker: self.shared.broker.clone(),
+                api_key: R::API_KEY,
+                version,
+                theirs: theirs.unwrap_or(VersionRange::NONE),
+            });
+        }
+        let frame = self.round_trip(version, &body).await?;
+        let (_header, response) = vltava_wire::decode_response::<R::Response>(version, &frame)?;
+        Ok(response)
+    }
+
+    /// Sends a request and waits for its response frame (header included).
+    async fn round_trip<R: Request>(&self, version: i16, body: &R) -> Result<Bytes, NetError> {
+        let reply = self.start(version, body)?;
+        match tokio::time::timeout(self.config.request_timeout, reply).await {
+            Ok(Ok(result)) => result,
+            // The sender went away unanswered: only when the tasks were torn
+            // down without closing, e.g. the runtime is shutting down.
+            Ok(Err(_)) => Err(self.shared.closed_error()),
+            Err(_) => Err(NetError::Timeout {
+                broker: self.shared.broker.clone(),
+                api_key: R::API_KEY,
+                timeout: self.config.request_timeout,
+            }),
+        }
+    }
+
+    /// Encodes a request, registers it and queues it for the writer. Never
+    /// awaits, so a request is either wholly queued and registered or not
+    /// at all.
+    fn start<R: Request>(
+        &self,
+        version: i16,
+        body: &R,
+    ) -> Result<oneshot::Receiver<Result<Bytes, NetError>>, NetError> {
+        // Encoded with a placeholder correlation id, patched under the lock:
+        // encoding a large request does not hold up the reader.
+        let header = RequestHeader::for_request::<R>(version, 0, self.config.client_id.as_deref());
+        let mut buf = frame::request_buffer();
+        vltava_wire::encode_request(&header, body, &mut buf)?;
+        if frame::finish_request(&mut buf).is_none() {
+            return Err(NetError::RequestTooLarge {
+                broker: self.shared.broker.clone(),
+                api_key: R::API_KEY,
+                size: buf.len(),
+            });
+        }
+        let (reply, response) = oneshot::channel();
+        let mut state = self.shared.lock();
+        if state.closed.is_some() {
+            drop(state);
+            return Err(self.shared.closed_error());
+        }
+        let correlation_id = state.allocate_correlation_id();
+        frame::set_correlation_id(&mut buf, correlation_id);
+        if self.outgoing.send(BytesMut::freeze(buf)).is_err() {
+            // The writer task is gone; it closes the state as it ends.
+            drop(state);
+            return Err(self.shared.closed_error());
+        }
+        // Registered before the reader can look it up: it needs the lock.
+        state.in_flight.insert(
+            correlation_id,
+            InFlight {
+                api_key: R::API_KEY,
+                reply,
+            },
+        );
+        Ok(response)
+    }
+
+    /// The ApiVersions handshake (KIP-511): the latest version we speak,
+    /// with our software name and version. A broker that does not know that
+    /// version answers at v0 with UNSUPPORTED_VERSION and its own list; we
+    /// then retry at the highest version it lists for ApiVersions (as the
+    /// Java client does), or at v0 if it lists none.
+    async fn handshake(&mut self) -> Result<(), NetError> {
+        let request = ApiVersionsRequest {
+            client_software_name: self.config.client_software_name.clone(),
+            client_software_version: self.config.client_software_version.clone(),
+            ..Default::default()
+        };
+        let mut version = client_range(ApiKey::ApiVersions).max;
+        loop {
+            let frame = self.round_trip(version, &request).await?;
+            let response = decode_api_versions(version, &frame)?;
+            let code = ErrorCode::from(response.error_code);
+            if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
+                // Strictly lower each time, so this ends.
+                version = fallback_version(&response, version);
+                continue;
+            }
+            if code.is_err() {
+                return Err(NetError::Handshake {
+                    broker: self.shared.broker.clone(),
+                    code,
+                });
+            }
+            self.versions = ApiVersions::from_response(&response);
+            self.handshake_version = version;
+            return Ok(());
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.close(DisconnectReason::ClientClosed);
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("broker", &self.shared.broker)
+            .field("handshake_version", &self.handshake_version)
+            .field("api_keys", &self.versions.len())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes an ApiVersions response to a request sent at `version`. A broker
+/// that does not know `version` answers at v0 instead (KIP-511), so a frame
+/// that does not decode at `version` is tried at v0, and accepted only if it
+/// says UNSUPPORTED_VERSION.
+fn decode_api_versions(version: i16, frame: &Bytes) -> Result<ApiVersionsResponse, DecodeError> {
+    match vltava_wire::decode_response::<ApiVersionsResponse>(version, frame) {
+        Ok((_, response)) => Ok(response),
+        Err(error) if version > 0 => {
+            match vltava_wire::decode_response::<ApiVersionsResponse>(0, frame) {
+                Ok((_, response))
+                    if ErrorCode::from(response.error_code) == ErrorCode::UNSUPPORTED_VERSION =>
+                {
+                    Ok(response)
+                }
+                _ => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The ApiVersions version to retry at after `tried` was refused.
+fn fallback_version(response: &ApiVersionsResponse, tried: i16) -> i16 {
+    response
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::ApiVersions.as_i16())
+        .map(|k| k.max_version.min(tried - 1))
+        .filter(|&v| v >= 0)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent at every unlock; a panic elsewhere
+        // while holding it must not take the connection down with it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn adopt_tasks(&self, tasks: [AbortHandle; 2]) {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            tasks.iter().for_each(AbortHandle::abort);
+        } else {
+            state.tasks.extend(tasks);
+        }
+    }
+
+    /// The error for a request on a closed connection.
+    fn closed_error(&self) -> NetError {
+        let reason = self
+            .lock()
+            .closed
+            .clone()
+            .unwrap_or(DisconnectReason::ClientClosed);
+        NetError::Disconnected {
+            broker: self.broker.clone(),
+            in_flight: 0,
+            reason,
+        }
+    }
+
+    /// Closes the connection once: fails every request in flight with
+    /// `reason` and stops both tasks.
+    fn close(&self, reason: DisconnectReason) {
+        let (waiting, tasks) = {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return;
+            }
+            state.closed = Some(reason.clone());
+            let waiting: Vec<InFlight> = state.in_flight.drain().map(|(_, w)| w).collect();
+            (waiting, std::mem::take(&mut state.tasks))
+        };
+        let in_flight = waiting.iter().filter(|w| !w.reply.is_closed()).count();
+        for waiter in waiting {
+            // A caller that already gave up is not there to be told.
+            let _ = waiter.reply.send(Err(NetError::Disconnected {
+                broker: self.broker.clone(),
+                in_flight,
+                reason: reason.clone(),
+            }));
+        }
+        tasks.iter().for_each(AbortHandle::abort);
+    }
+}
+
+impl State {
+    /// The next correlation id not in flight (non-negative, wrapping).
+    fn allocate_correlation_id(&mut self) -> i32 {
+        loop {
+            let id = self.next_correlation_id;
+            self.next_correlation_id = id.checked_add(1).unwrap_or(0);
+            if !self.in_flight.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// The reader task: reads frames and hands each to its request.
+async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, shared: Arc<Shared>, max: usize) {
+    let reason = loop {
+        match frame::read_frame(&mut reader, max).await {
+            Ok(frame) => {
+                let id = frame::response_correlation_id(&frame);
+                let waiter = shared.lock().in_flight.remove(&id);
+                match waiter {
+                    // If the caller gave up, the frame is simply dropped.
+                    Some(waiter) => drop(waiter.reply.send(Ok(frame))),
+                    None => break DisconnectReason::UnknownCorrelationId(id),
+                }
+            }
+            Err(FrameError::Eof) => break DisconnectReason::PeerClosed,
+            Err(FrameError::Io(error)) => break DisconnectReason::Io(Arc::new(error)),
+            Err(FrameError::Malformed(what)) => break DisconnectReason::MalformedFrame(what),
+            Err(FrameError::TooLarge {
+                size,
+                correlation_id,
+            }) => {
+                // The request the frame answers gets the typed error; the
+                // others only lose their connection.
+                let waiter = correlation_id.and_then(|id| shared.lock().in_flight.remove(&id));
+                if let Some(waiter) = waiter {
+                    let _ = waiter.reply.send(Err(NetError::FrameTooLarge {
+                        broker: shared.broker.clone(),
+                        api_key: waiter.api_key,
+                        size,
+                        max,
+                    }));
+                }
+                break DisconnectReason::FrameTooLarge { size, max };
+            }
+        }
+    };
+    shared.close(reason);
+}
+
+/// The writer task: writes queued frames, flushing once the queue is empty
+/// so that pipelined requests share system calls.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: W,
+    mut queued: mpsc::UnboundedReceiver<Bytes>,
+    shared: Arc<Shared>,
+) {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    let result: io::Result<()> = async {
+        while let Some(frame) = queued.recv().await {
+            writer.write_all(&frame).await?;
+            while let Ok(frame) = queued.try_recv() {
+                writer.write_all(&frame).await?;
+            }
+            writer.flush().await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Err(error) => shared.close(DisconnectReason::Io(Arc::new(error))),
+        // Every sender is gone: the connection was dropped.
+        Ok(()) => shared.close(DisconnectReason::ClientClosed),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,469 @@
+//! Unit tests of [`Connection`] against a scripted peer over an in-memory pipe.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use vltava_wire::messages::api_versions_response::ApiVersion;
+use vltava_wire::messages::metadata_request::MetadataRequestTopic;
+use vltava_wire::messages::{
+    ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
+};
+use vltava_wire::{ApiKey, Response};
+
+use super::*;
+
+const BROKER: &str = "fake-broker:9092";
+
+/// The broker end of the pipe, driven by the test.
+struct FakeBroker {
+    reader: ReadHalf<DuplexStream>,
+    writer: WriteHalf<DuplexStream>,
+}
+
+impl FakeBroker {
+    async fn next_request(&mut self) -> (RequestHeader, RequestBody) {
+        let frame = frame::read_frame(&mut self.reader, 1 << 20)
+            .await
+            .expect("a request frame");
+        vltava_wire::decode_request(&frame).expect("a valid request")
+    }
+
+    async fn respond<R: Response>(&mut self, correlation_id: i32, version: i16, body: &R) {
+        let mut buf = frame::request_buffer();
+        vltava_wire::encode_response(correlation_id, version, body, &mut buf).unwrap();
+        frame::finish_request(&mut buf).unwrap();
+        self.send_raw(&buf).await;
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+        self.writer.flush().await.unwrap();
+    }
+
+    /// Reads a Metadata request and answers it with `throttle_time_ms` set
+    /// to the number in its first topic's name (`t7` -> 7), later.
+    async fn next_metadata(&mut self) -> (i32, i16, i32) {
+        let (header, body) = self.next_request().await;
+        let RequestBody::Metadata(request) = body else {
+            panic!("expected Metadata, got {}", header.request_api_key)
+        };
+        (
+            header.correlation_id,
+            header.request_api_version,
+            tag_of(&request),
+        )
+    }
+}
+
+fn tagged(tag: i32) -> MetadataRequest {
+    MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(format!("t{tag}")),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+fn tag_of(request: &MetadataRequest) -> i32 {
+    let topics = request.topics.as_deref().unwrap_or_default();
+    let name = topics
+        .first()
+        .and_then(|t| t.name.as_deref())
+        .unwrap_or("t-1");
+    name[1..].parse().unwrap()
+}
+
+fn tagged_response(tag: i32) -> MetadataResponse {
+    MetadataResponse {
+        throttle_time_ms: tag,
+        ..Default::default()
+    }
+}
+
+fn versions_response(entries: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        api_keys: entries
+            .iter()
+            .map(|&(key, min, max)| ApiVersion {
+                api_key: key.as_i16(),
+                min_version: min,
+                max_version: max,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn broker_table() -> ApiVersionsResponse {
+    versions_response(&[(ApiKey::ApiVersions, 0, 4), (ApiKey::Metadata, 0, 12)])
+}
+
+fn pipe() -> (ReadHalf<DuplexStream>, WriteHalf<DuplexStream>, FakeBroker) {
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let (client_reader, client_writer) = tokio::io::split(client);
+    let (reader, writer) = tokio::io::split(server);
+    (client_reader, client_writer, FakeBroker { reader, writer })
+}
+
+/// A connection whose handshake the fake broker answered with [`broker_table`].
+async fn connect(config: ConnectionConfig) -> (Connection, FakeBroker) {
+    let (reader, writer, mut broker) = pipe();
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, config),
+        async {
+            let (header, body) = broker.next_request().await;
+            assert!(matches!(body, RequestBody::ApiVersions(_)), "{body:?}");
+            broker
+                .respond(
+                    header.correlation_id,
+                    header.request_api_version,
+                    &broker_table(),
+                )
+                .await;
+        }
+    );
+    (connection.unwrap(), broker)
+}
+
+#[tokio::test]
+async fn handshake_sends_v4_with_the_software_name_and_keeps_the_table() {
+    let (reader, writer, mut broker) = pipe();
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
+        async {
+            let (header, body) = broker.next_request().await;
+            let RequestBody::ApiVersions(request) = body else {
+                panic!("expected ApiVersions, got {body:?}")
+            };
+            assert_eq!(header.request_api_version, 4);
+            assert_eq!(header.client_id.as_deref(), Some("vltava"));
+            assert_eq!(request.client_software_name, "vltava");
+            assert_eq!(request.client_software_version, env!("CARGO_PKG_VERSION"));
+            broker
+                .respond(header.correlation_id, 4, &broker_table())
+                .await;
+        }
+    );
+    let connection = connection.unwrap();
+    assert_eq!(connection.handshake_version(), 4);
+    assert_eq!(connection.api_versions().len(), 2);
+    assert_eq!(connection.version_for(ApiKey::Metadata).unwrap(), 12);
+    let error = connection.version_for(ApiKey::Fetch).unwrap_err();
+    assert!(matches!(
+        error,
+        NetError::UnsupportedApi { theirs: None, .. }
+    ));
+    assert!(error.to_string().contains(BROKER), "{error}");
+    assert!(!error.is_retriable());
+}
+
+/// Answers an ApiVersions request the way a broker that does not know its
+/// version does (KIP-511): at v0, UNSUPPORTED_VERSION, with its own list.
+async fn refuse_version(broker: &mut FakeBroker, listed: &[(ApiKey, i16, i16)]) -> i16 {
+    let (header, _) = broker.next_request().await;
+    let refusal = ApiVersionsResponse {
+        error_code: ErrorCode::UNSUPPORTED_VERSION.code(),
+        ..versions_response(listed)
+    };
+    broker.respond(header.correlation_id, 0, &refusal).await;
+    header.request_api_version
+}
+
+#[tokio::test]
+async fn unsupported_version_retries_at_the_version_the_broker_lists() {
+    let (reader, writer, mut broker) = pipe();
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
+        async {
+            let refused = refuse_version(&mut broker, &[(ApiKey::ApiVersions, 0, 2)]).await;
+            assert_eq!(refused, 4);
+            let (header, _) = broker.next_request().await;
+            assert_eq!(header.request_api_version, 2);
+            broker
+                .respond(header.correlation_id, 2, &broker_table())
+                .await;
+        }
+    );
+    let connection = connection.unwrap();
+    assert_eq!(connection.handshake_version(), 2);
+    assert_eq!(connection.version_for(ApiKey::Metadata).unwrap(), 12);
+}
+
+#[tokio::test]
+async fn unsupported_version_without_a_list_retries_at_v0() {
+    let (reader, writer, mut broker) = pipe();
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
+        async {
+            refuse_version(&mut broker, &[]).await;
+            let (header, _) = broker.next_request().await;
+            assert_eq!(header.request_api_version, 0);
+            broker
+                .respond(header.correlation_id, 0, &broker_table())
+                .await;
+        }
+    );
+    assert_eq!(connection.unwrap().handshake_version(), 0);
+}
+
+#[tokio::test]
+async fn a_handshake_error_is_typed_and_names_the_broker() {
+    let (reader, writer, mut broker) = pipe();
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
+        async {
+            let (header, _) = broker.next_request().await;
+            let refusal = ApiVersionsResponse {
+                error_code: ErrorCode::INVALID_REQUEST.code(),
+                ..Default::default()
+            };
+            broker.respond(header.correlation_id, 4, &refusal).await;
+        }
+    );
+    let error = connection.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Handshake {
+                code: ErrorCode::INVALID_REQUEST,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.broker(), Some(BROKER));
+}
+
+#[tokio::test]
+async fn out_of_order_responses_reach_their_requests() {
+    let (connection, mut broker) = connect(ConnectionConfig::new()).await;
+    let (a, b, c, ()) = tokio::join!(
+        connection.send(tagged(1)),
+        connection.send(tagged(2)),
+        connection.send(tagged(3)),
+        async {
+            let mut requests = Vec::new();
+            for _ in 0..3 {
+                requests.push(broker.next_metadata().await);
+            }
+            for (correlation_id, version, tag) in requests.into_iter().rev() {
+                assert_eq!(version, 12);
+                broker
+                    .respond(correlation_id, version, &tagged_response(tag))
+                    .await;
+            }
+        }
+    );
+    assert_eq!(a.unwrap().throttle_time_ms, 1);
+    assert_eq!(b.unwrap().throttle_time_ms, 2);
+    assert_eq!(c.unwrap().throttle_time_ms, 3);
+}
+
+/// Polls `future` once, so that its request is queued, then drops it.
+/// Returns whether it was still pending.
+async fn poll_once_then_drop(future: impl Future) -> bool {
+    let mut future = pin!(future);
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_pending())).await
+}
+
+#[tokio::test]
+async fn a_dropped_request_does_not_desynchronise_the_connection() {
+    let (connection, mut broker) = connect(ConnectionConfig::new()).await;
+    assert!(poll_once_then_drop(connection.send(tagged(1))).await);
+    let (answer, ()) = tokio::join!(connection.send(tagged(2)), async {
+        let first = broker.next_metadata().await;
+        let second = broker.next_metadata().await;
+        assert_eq!((first.2, second.2), (1, 2));
+        // The abandoned request is answered first; it must be skipped.
+        for (correlation_id, version, tag) in [first, second] {
+            broker
+                .respond(correlation_id, version, &tagged_response(tag))
+                .await;
+        }
+    });
+    assert_eq!(answer.unwrap().throttle_time_ms, 2);
+    assert!(!connection.is_closed());
+}
+
+#[tokio::test]
+async fn a_timed_out_request_leaves_the_connection_usable() {
+    let config = ConnectionConfig::new().request_timeout(Duration::from_millis(50));
+    let (connection, mut broker) = connect(config).await;
+    let (late, ()) = tokio::join!(connection.send(tagged(1)), async {
+        broker.next_metadata().await;
+    });
+    let error = late.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Timeout {
+                api_key: ApiKey::Metadata,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.is_retriable());
+    let (answer, ()) = tokio::join!(connection.send(tagged(2)), async {
+        // The late answer to the first request, then the second.
+        let (correlation_id, version, _) = broker.next_metadata().await;
+        broker
+            .respond(correlation_id - 1, version, &tagged_response(1))
+            .await;
+        broker
+            .respond(correlation_id, version, &tagged_response(2))
+            .await;
+    });
+    assert_eq!(answer.unwrap().throttle_time_ms, 2);
+}
+
+#[tokio::test]
+async fn a_peer_announcing_2_gib_fails_its_request_and_closes_the_connection() {
+    let config = ConnectionConfig::new().max_frame_size(1 << 20);
+    let (connection, mut broker) = connect(config).await;
+    let (big, other, ()) = tokio::join!(
+        connection.send(tagged(1)),
+        connection.send(tagged(2)),
+        async {
+            let (correlation_id, _, _) = broker.next_metadata().await;
+            broker.next_metadata().await;
+            let mut announce = vec![0x7f, 0xff, 0xff, 0xff];
+            announce.extend_from_slice(&correlation_id.to_be_bytes());
+            broker.send_raw(&announce).await;
+        }
+    );
+    let error = big.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::FrameTooLarge {
+                size: 0x7fff_ffff,
+                max: 1_048_576,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(!error.is_retriable());
+    let error = other.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Disconnected {
+                in_flight: 1,
+                reason: DisconnectReason::FrameTooLarge { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.is_retriable());
+    assert!(connection.is_closed());
+}
+
+#[tokio::test]
+async fn a_peer_closing_fails_every_request_in_flight_at_once() {
+    let (connection, mut broker) = connect(ConnectionConfig::new()).await;
+    let (a, b, c, ()) = tokio::join!(
+        connection.send(tagged(1)),
+        connection.send(tagged(2)),
+        connection.send(tagged(3)),
+        async move {
+            for _ in 0..3 {
+                broker.next_metadata().await;
+            }
+            drop(broker);
+        }
+    );
+    for result in [a, b, c] {
+        let error = result.unwrap_err();
+        assert!(error.is_retriable());
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "connection to {BROKER} closed with 3 requests in flight: the broker closed the connection"
+            )
+        );
+    }
+    assert!(connection.is_closed());
+    // Later requests fail at once, without waiting for a timeout.
+    let error = connection.send(tagged(4)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Disconnected {
+                reason: DisconnectReason::PeerClosed,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_correlation_id_closes_the_connection() {
+    let (connection, mut broker) = connect(ConnectionConfig::new()).await;
+    let (result, ()) = tokio::join!(connection.send(tagged(1)), async {
+        let (_, version, _) = broker.next_metadata().await;
+        broker.respond(999, version, &tagged_response(1)).await;
+    });
+    let error = result.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Disconnected {
+                reason: DisconnectReason::UnknownCorrelationId(999),
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn send_at_refuses_a_version_the_broker_did_not_announce() {
+    let (connection, _broker) = connect(ConnectionConfig::new()).await;
+    let error = connection.send_at(13, tagged(1)).await.unwrap_err();
+    assert!(
+        matches!(error, NetError::UnsupportedVersion { version: 13, .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_dial_is_retriable_and_names_the_broker() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let error = Connection::connect(&address, ConnectionConfig::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, NetError::Dial { .. }), "{error}");
+    assert!(error.is_retriable());
+    assert_eq!(error.broker(), Some(address.as_str()));
+}
+
+#[test]
+fn correlation_ids_skip_ids_in_flight_and_wrap_to_zero() {
+    let mut state = State {
+        next_correlation_id: i32::MAX,
+        in_flight: HashMap::new(),
+        closed: None,
+        tasks: Vec::new(),
+    };
+    let (reply, _response) = oneshot::channel();
+    state.in_flight.insert(
+        0,
+        InFlight {
+            api_key: ApiKey::Metadata,
+            reply,
+        },
+    );
+    assert_eq!(state.allocate_correlation_id(), i32::MAX);
+    assert_eq!(state.allocate_correlation_id(), 1);
+}
