@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -272,10 +272,8 @@ fn decode_join(
 /// Writes `RECORDS` records to `topic` with Kafka's console producer and `codec`.
 fn produce(cluster: &Cluster, topic: &str, codec: &str) -> Result<(), String> {
     let dist = cluster.distribution();
-    let mut child = Command::new("java")
-        .args(["-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp"])
-        .arg(dist.classpath())
-        .arg("org.apache.kafka.tools.ConsoleProducer")
+    let mut child = dist
+        .tool_command("org.apache.kafka.tools.ConsoleProducer")
         .args(["--bootstrap-server", &cluster.bootstrap(), "--topic", topic])
         .args(["--compression-codec", codec])
         .args(["--producer-property", "linger.ms=200"])

@@ -99,10 +99,8 @@ impl Distribution {
     ///
     /// `class` is a Java main class such as `org.apache.kafka.tools.TopicCommand`.
     pub fn run_tool(&self, class: &str, args: &[&str]) -> Result<String> {
-        let output = Command::new(java())
-            .args(["-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp"])
-            .arg(self.classpath())
-            .arg(class)
+        let output = self
+            .tool_command(class)
             .args(args)
             .output()
             .context(|| format!("running java {class}"))?;
@@ -118,6 +116,20 @@ impl Distribution {
                 tail(&text, 30)
             )))
         }
+    }
+}
+
+impl Distribution {
+    /// A `java` command that runs `class` (one of Kafka's command-line tools)
+    /// with these jars, a small heap and fast start-up; add its arguments
+    /// and run it. For tools that read stdin, such as the console producer.
+    pub fn tool_command(&self, class: &str) -> Command {
+        let mut command = Command::new(java());
+        command
+            .args(["-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp"])
+            .arg(self.classpath())
+            .arg(class);
+        command
     }
 }
 
