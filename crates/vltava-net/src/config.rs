@@ -30,11 +30,16 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// How long opening the TCP connection may take.
     pub dial_timeout: Duration,
+    /// How many requests may wait for their responses at once; more wait
+    /// for a free slot (within their request timeout). Bounds the memory a
+    /// slow broker can make a connection hold.
+    pub max_in_flight: usize,
 }
 
 impl ConnectionConfig {
     /// The defaults: client id `vltava`, software `vltava` at this crate's
-    /// version, 100 MiB frames, 30 s request timeout, 10 s dial timeout.
+    /// version, 100 MiB frames, 30 s request timeout, 10 s dial timeout, 64
+    /// requests in flight.
     pub fn new() -> Self {
         Self {
             client_id: Some("vltava".to_owned()),
@@ -43,6 +48,7 @@ impl ConnectionConfig {
             max_frame_size: 100 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             dial_timeout: Duration::from_secs(10),
+            max_in_flight: 64,
         }
     }
 
@@ -67,6 +73,12 @@ impl ConnectionConfig {
     /// Sets how long opening the TCP connection may take.
     pub fn dial_timeout(mut self, timeout: Duration) -> Self {
         self.dial_timeout = timeout;
+        self
+    }
+
+    /// Sets how many requests may be in flight at once (at least 1).
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
         self
     }
 }

@@ -13,14 +13,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::AbortHandle;
-use vltava_wire::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
-use vltava_wire::{ApiKey, DecodeError, ErrorCode, Request, VersionRange};
+use vltava_wire::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, RequestHeader,
+};
+use vltava_wire::{ApiKey, DecodeError, ErrorCode, Request, Response, VersionRange};
 
 use crate::config::ConnectionConfig;
 use crate::error::{DisconnectReason, NetError};
@@ -43,6 +46,8 @@ pub struct Connection {
     config: ConnectionConfig,
     versions: ApiVersions,
     handshake_version: i16,
+    /// One permit per request that may be in flight.
+    permits: Arc<Semaphore>,
 }
 
 /// What the caller side and the two tasks share.
@@ -58,12 +63,19 @@ struct State {
     closed: Option<DisconnectReason>,
     /// The reader and writer tasks, aborted when the connection closes.
     tasks: Vec<AbortHandle>,
+    /// When a request was last sent or a response last received.
+    last_activity: Instant,
+    /// Until when the broker asked us to hold back requests (KIP-219).
+    throttled_until: Option<Instant>,
 }
 
 /// A request waiting for its response.
 struct InFlight {
     api_key: ApiKey,
     reply: oneshot::Sender<Result<Bytes, NetError>>,
+    /// Released when the request leaves the map: answered, or failed by
+    /// the connection closing.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Connection {
@@ -116,6 +128,8 @@ impl Connection {
                 in_flight: HashMap::new(),
                 closed: None,
                 tasks: Vec::new(),
+                last_activity: Instant::now(),
+                throttled_until: None,
             }),
         });
         let (outgoing, queued) = mpsc::unbounded_channel();
@@ -125,9 +139,10 @@ impl Connection {
         let mut connection = Self {
             shared,
             outgoing,
-            config,
             versions: ApiVersions::default(),
             handshake_version: 0,
+            permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            config,
         };
         connection.handshake().await?;
         Ok(connection)
@@ -168,6 +183,32 @@ impl Connection {
         self.shared.lock().closed.is_some()
     }
 
+    /// Closes the connection now: requests in flight fail with a retriable
+    /// [`NetError::Disconnected`] ([`DisconnectReason::ClientClosed`]), as
+    /// do later ones. Dropping the last handle does the same.
+    pub fn close(&self) {
+        self.shared.close(DisconnectReason::ClientClosed);
+    }
+
+    /// How many requests wait for their response.
+    pub fn in_flight(&self) -> usize {
+        self.shared.lock().in_flight.len()
+    }
+
+    /// How long ago a request was last sent or a response last received.
+    pub fn idle_for(&self) -> Duration {
+        self.shared.lock().last_activity.elapsed()
+    }
+
+    /// Until when the broker asked this client to hold back requests on
+    /// this connection (KIP-219), if that is still in the future.
+    pub fn throttled_until(&self) -> Option<Instant> {
+        self.shared
+            .lock()
+            .throttled_until
+            .filter(|&until| until > Instant::now())
+    }
+
     /// Sends `body` at the negotiated version ([`Connection::version_for`])
     /// and waits for the response, at most the request timeout.
     ///
@@ -196,19 +237,76 @@ impl Connection {
                 theirs: theirs.unwrap_or(VersionRange::NONE),
             });
         }
+        // KIP-219: a throttled broker answers at once and then ignores the
+        // connection for the throttle time; sending into that only makes
+        // requests wait in its buffers. Waiting here is cancellation safe:
+        // nothing is registered yet.
+        if let Some(until) = self.throttled_until() {
+            tokio::time::sleep_until(until.into()).await;
+        }
         let frame = self.round_trip(version, &body).await?;
         let (_header, response) = vltava_wire::decode_response::<R::Response>(version, &frame)?;
+        self.shared.throttle(response.throttle_time_ms());
         Ok(response)
     }
 
-    /// Sends a request and waits for its response frame (header included).
+    /// Sends a Produce request with `acks = 0`, which the broker does not
+    /// answer: the future ends once the request is queued for writing.
+    /// Nothing tells whether the broker took the records; that is what
+    /// `acks = 0` means.
+    ///
+    /// A request with any other `acks` is refused with
+    /// [`NetError::InvalidRequest`]: its answer would arrive for a request
+    /// nobody waits for.
+    pub async fn send_unanswered(&self, body: ProduceRequest) -> Result<(), NetError> {
+        if body.acks != 0 {
+            return Err(NetError::InvalidRequest {
+                api_key: ApiKey::Produce,
+                reason: "only a Produce request with acks = 0 goes unanswered",
+            });
+        }
+        let version = self.version_for(ApiKey::Produce)?;
+        if let Some(until) = self.throttled_until() {
+            tokio::time::sleep_until(until.into()).await;
+        }
+        let buf = self.encode(version, &body)?;
+        let mut state = self.shared.lock();
+        if state.closed.is_some() {
+            drop(state);
+            return Err(self.shared.closed_error());
+        }
+        let mut buf = buf;
+        frame::set_correlation_id(&mut buf, state.allocate_correlation_id());
+        state.last_activity = Instant::now();
+        if self.outgoing.send(BytesMut::freeze(buf)).is_err() {
+            drop(state);
+            return Err(self.shared.closed_error());
+        }
+        Ok(())
+    }
+
+    /// Sends a request and waits for its response frame (header included),
+    /// at most the request timeout, waiting for a free in-flight slot
+    /// included.
     async fn round_trip<R: Request>(&self, version: i16, body: &R) -> Result<Bytes, NetError> {
-        let reply = self.start(version, body)?;
-        match tokio::time::timeout(self.config.request_timeout, reply).await {
-            Ok(Ok(result)) => result,
-            // The sender went away unanswered: only when the tasks were torn
-            // down without closing, e.g. the runtime is shutting down.
-            Ok(Err(_)) => Err(self.shared.closed_error()),
+        let buf = self.encode(version, body)?;
+        let exchange = async {
+            let permit = self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| self.shared.closed_error())?;
+            let reply = self.start::<R>(buf, permit)?;
+            match reply.await {
+                Ok(result) => result,
+                // The sender went away unanswered: only when the tasks were
+                // torn down without closing, e.g. the runtime is shutting down.
+                Err(_) => Err(self.shared.closed_error()),
+            }
+        };
+        match tokio::time::timeout(self.config.request_timeout, exchange).await {
+            Ok(result) => result,
             Err(_) => Err(NetError::Timeout {
                 broker: self.shared.broker.clone(),
                 api_key: R::API_KEY,
@@ -217,16 +315,10 @@ impl Connection {
         }
     }
 
-    /// Encodes a request, registers it and queues it for the writer. Never
-    /// awaits, so a request is either wholly queued and registered or not
-    /// at all.
-    fn start<R: Request>(
-        &self,
-        version: i16,
-        body: &R,
-    ) -> Result<oneshot::Receiver<Result<Bytes, NetError>>, NetError> {
-        // Encoded with a placeholder correlation id, patched under the lock:
-        // encoding a large request does not hold up the reader.
+    /// Encodes a request frame with a placeholder correlation id, patched
+    /// under the lock when it is registered: encoding a large request does
+    /// not hold up the reader.
+    fn encode<R: Request>(&self, version: i16, body: &R) -> Result<BytesMut, NetError> {
         let header = RequestHeader::for_request::<R>(version, 0, self.config.client_id.as_deref());
         let mut buf = frame::request_buffer();
         vltava_wire::encode_request(&header, body, &mut buf)?;
@@ -237,6 +329,17 @@ impl Connection {
                 size: buf.len(),
             });
         }
+        Ok(buf)
+    }
+
+    /// Encodes a request, registers it and queues it for the writer. Never
+    /// awaits, so a request is either wholly queued and registered or not
+    /// at all.
+    fn start<R: Request>(
+        &self,
+        mut buf: BytesMut,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<oneshot::Receiver<Result<Bytes, NetError>>, NetError> {
         let (reply, response) = oneshot::channel();
         let mut state = self.shared.lock();
         if state.closed.is_some() {
@@ -245,6 +348,7 @@ impl Connection {
         }
         let correlation_id = state.allocate_correlation_id();
         frame::set_correlation_id(&mut buf, correlation_id);
+        state.last_activity = Instant::now();
         if self.outgoing.send(BytesMut::freeze(buf)).is_err() {
             // The writer task is gone; it closes the state as it ends.
             drop(state);
@@ -256,6 +360,7 @@ impl Connection {
             InFlight {
                 api_key: R::API_KEY,
                 reply,
+                _permit: permit,
             },
         );
         Ok(response)
@@ -360,6 +465,21 @@ impl Shared {
         }
     }
 
+    /// Holds back requests for `throttle_time_ms` from now (KIP-219).
+    fn throttle(&self, throttle_time_ms: i32) {
+        let Ok(ms) = u64::try_from(throttle_time_ms) else {
+            return;
+        };
+        if ms == 0 {
+            return;
+        }
+        let until = Instant::now() + Duration::from_millis(ms);
+        let mut state = self.lock();
+        if state.throttled_until.is_none_or(|t| t < until) {
+            state.throttled_until = Some(until);
+        }
+    }
+
     /// The error for a request on a closed connection.
     fn closed_error(&self) -> NetError {
         let reason = self
@@ -418,7 +538,11 @@ async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, shared: Arc<Shared>, max
         match frame::read_frame(&mut reader, max).await {
             Ok(frame) => {
                 let id = frame::response_correlation_id(&frame);
-                let waiter = shared.lock().in_flight.remove(&id);
+                let waiter = {
+                    let mut state = shared.lock();
+                    state.last_activity = Instant::now();
+                    state.in_flight.remove(&id)
+                };
                 match waiter {
                     // If the caller gave up, the frame is simply dropped.
                     Some(waiter) => drop(waiter.reply.send(Ok(frame))),

@@ -116,6 +116,14 @@ pub enum NetError {
         /// The encoded size.
         size: usize,
     },
+    /// The request cannot be sent the way it was asked for.
+    #[error("{api_key} request refused: {reason}")]
+    InvalidRequest {
+        /// The API of the request.
+        api_key: ApiKey,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A request could not be encoded.
     #[error("encoding a request failed: {0}")]
     Encode(#[from] EncodeError),
@@ -142,6 +150,7 @@ impl NetError {
             | Self::UnsupportedApi { .. }
             | Self::UnsupportedVersion { .. }
             | Self::RequestTooLarge { .. }
+            | Self::InvalidRequest { .. }
             | Self::Encode(_)
             | Self::Decode(_) => false,
         }
@@ -159,7 +168,7 @@ impl NetError {
             | Self::UnsupportedVersion { broker, .. }
             | Self::Handshake { broker, .. }
             | Self::RequestTooLarge { broker, .. } => Some(broker),
-            Self::Encode(_) | Self::Decode(_) => None,
+            Self::InvalidRequest { .. } | Self::Encode(_) | Self::Decode(_) => None,
         }
     }
 }

@@ -171,6 +171,15 @@ pub trait Response: Message {
     const API_KEY: ApiKey;
     /// The request this answers.
     type Request: Request<Response = Self>;
+
+    /// How long, in milliseconds, the broker throttled this client for a
+    /// quota violation (0 when it did not, and for responses that carry no
+    /// throttle time). Since KIP-219 the broker answers at once and then
+    /// ignores the connection for this long; a client should hold back its
+    /// next requests as long.
+    fn throttle_time_ms(&self) -> i32 {
+        0
+    }
 }
 
 /// The request header version for a request of `api_key` at `api_version`:

@@ -696,11 +696,23 @@ impl Emitter<'_, '_> {
                 );
             }
             Kind::Response => {
+                // KIP-219: a response that names a throttle time tells the
+                // transport how long to hold back further requests.
+                let throttle = if def
+                    .fields
+                    .iter()
+                    .any(|f| f.name == "ThrottleTimeMs" && matches!(f.ty, Type::Int32))
+                {
+                    "fn throttle_time_ms(&self) -> i32 {\nself.throttle_time_ms\n}\n"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
                     "impl Response for {name} {{\n\
                      const API_KEY: ApiKey = ApiKey::{api};\n\
                      type Request = {api}Request;\n\
+                     {throttle}\
                      }}\n"
                 );
             }

@@ -9,7 +9,8 @@ use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use vltava_wire::messages::api_versions_response::ApiVersion;
 use vltava_wire::messages::metadata_request::MetadataRequestTopic;
 use vltava_wire::messages::{
-    ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
+    ApiVersionsResponse, MetadataRequest, MetadataResponse, ProduceRequest, RequestBody,
+    RequestHeader,
 };
 use vltava_wire::{ApiKey, Response};
 
@@ -43,8 +44,9 @@ impl FakeBroker {
         self.writer.flush().await.unwrap();
     }
 
-    /// Reads a Metadata request and answers it with `throttle_time_ms` set
-    /// to the number in its first topic's name (`t7` -> 7), later.
+    /// Reads a Metadata request: its correlation id, version and the number
+    /// in its first topic's name (`t7` -> 7), which the answer carries back
+    /// as its cluster id.
     async fn next_metadata(&mut self) -> (i32, i16, i32) {
         let (header, body) = self.next_request().await;
         let RequestBody::Metadata(request) = body else {
@@ -79,9 +81,16 @@ fn tag_of(request: &MetadataRequest) -> i32 {
 
 fn tagged_response(tag: i32) -> MetadataResponse {
     MetadataResponse {
-        throttle_time_ms: tag,
+        cluster_id: Some(format!("t{tag}")),
         ..Default::default()
     }
+}
+
+/// The tag a [`tagged_response`] carries.
+fn tag_in(response: &MetadataResponse) -> i32 {
+    response.cluster_id.as_deref().unwrap_or("t-1")[1..]
+        .parse()
+        .unwrap()
 }
 
 fn versions_response(entries: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
@@ -259,9 +268,9 @@ async fn out_of_order_responses_reach_their_requests() {
             }
         }
     );
-    assert_eq!(a.unwrap().throttle_time_ms, 1);
-    assert_eq!(b.unwrap().throttle_time_ms, 2);
-    assert_eq!(c.unwrap().throttle_time_ms, 3);
+    assert_eq!(tag_in(&a.unwrap()), 1);
+    assert_eq!(tag_in(&b.unwrap()), 2);
+    assert_eq!(tag_in(&c.unwrap()), 3);
 }
 
 /// Polls `future` once, so that its request is queued, then drops it.
@@ -286,7 +295,7 @@ async fn a_dropped_request_does_not_desynchronise_the_connection() {
                 .await;
         }
     });
-    assert_eq!(answer.unwrap().throttle_time_ms, 2);
+    assert_eq!(tag_in(&answer.unwrap()), 2);
     assert!(!connection.is_closed());
 }
 
@@ -319,7 +328,7 @@ async fn a_timed_out_request_leaves_the_connection_usable() {
             .respond(correlation_id, version, &tagged_response(2))
             .await;
     });
-    assert_eq!(answer.unwrap().throttle_time_ms, 2);
+    assert_eq!(tag_in(&answer.unwrap()), 2);
 }
 
 #[tokio::test]
@@ -455,15 +464,171 @@ fn correlation_ids_skip_ids_in_flight_and_wrap_to_zero() {
         in_flight: HashMap::new(),
         closed: None,
         tasks: Vec::new(),
+        last_activity: Instant::now(),
+        throttled_until: None,
     };
     let (reply, _response) = oneshot::channel();
+    let _permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
     state.in_flight.insert(
         0,
         InFlight {
             api_key: ApiKey::Metadata,
             reply,
+            _permit,
         },
     );
     assert_eq!(state.allocate_correlation_id(), i32::MAX);
     assert_eq!(state.allocate_correlation_id(), 1);
+}
+
+#[tokio::test]
+async fn no_more_than_max_in_flight_requests_are_written_at_once() {
+    let (connection, mut broker) = connect(ConnectionConfig::new().max_in_flight(2)).await;
+    let (a, b, c, ()) = tokio::join!(
+        connection.send(tagged(1)),
+        connection.send(tagged(2)),
+        connection.send(tagged(3)),
+        async {
+            let first = broker.next_metadata().await;
+            let second = broker.next_metadata().await;
+            // The third waits for a slot: nothing more arrives.
+            let third = tokio::time::timeout(Duration::from_millis(100), broker.next_metadata());
+            assert!(third.await.is_err(), "a third request was written");
+            broker
+                .respond(first.0, first.1, &tagged_response(first.2))
+                .await;
+            let third = broker.next_metadata().await;
+            assert_eq!(third.2, 3);
+            for (correlation_id, version, tag) in [second, third] {
+                broker
+                    .respond(correlation_id, version, &tagged_response(tag))
+                    .await;
+            }
+        }
+    );
+    assert_eq!(
+        [
+            tag_in(&a.unwrap()),
+            tag_in(&b.unwrap()),
+            tag_in(&c.unwrap())
+        ],
+        [1, 2, 3]
+    );
+    assert_eq!(connection.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_throttled_response_holds_back_the_next_request() {
+    let (connection, mut broker) = connect(ConnectionConfig::new()).await;
+    let (answer, ()) = tokio::join!(connection.send(tagged(1)), async {
+        let (correlation_id, version, tag) = broker.next_metadata().await;
+        let throttled = MetadataResponse {
+            throttle_time_ms: 300,
+            ..tagged_response(tag)
+        };
+        broker.respond(correlation_id, version, &throttled).await;
+    });
+    assert_eq!(answer.unwrap().throttle_time_ms, 300);
+    let until = connection.throttled_until().expect("throttled");
+    let sent = Instant::now();
+    let (answer, arrived) = tokio::join!(connection.send(tagged(2)), async {
+        let (correlation_id, version, tag) = broker.next_metadata().await;
+        let arrived = Instant::now();
+        broker
+            .respond(correlation_id, version, &tagged_response(tag))
+            .await;
+        arrived
+    });
+    assert_eq!(tag_in(&answer.unwrap()), 2);
+    assert!(
+        arrived >= until,
+        "sent {:?} before the throttle ended",
+        until - arrived
+    );
+    assert!(arrived - sent >= Duration::from_millis(250));
+    assert_eq!(connection.throttled_until(), None);
+}
+
+#[tokio::test]
+async fn acks_0_produce_goes_unanswered_and_the_connection_stays_in_step() {
+    let (reader, writer, mut broker) = pipe();
+    let table = versions_response(&[
+        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::Metadata, 0, 12),
+        (ApiKey::Produce, 3, 11),
+    ]);
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
+        async {
+            let (header, _) = broker.next_request().await;
+            broker
+                .respond(header.correlation_id, header.request_api_version, &table)
+                .await;
+        }
+    );
+    let connection = connection.unwrap();
+    let fire_and_forget = ProduceRequest {
+        acks: 0,
+        ..Default::default()
+    };
+    connection.send_unanswered(fire_and_forget).await.unwrap();
+    assert_eq!(connection.in_flight(), 0);
+    let (header, body) = broker.next_request().await;
+    assert!(
+        matches!(body, RequestBody::Produce(ref p) if p.acks == 0),
+        "{body:?}"
+    );
+    assert_eq!(header.request_api_version, 11);
+    // The next request is answered as usual.
+    let (answer, ()) = tokio::join!(connection.send(tagged(5)), async {
+        let (correlation_id, version, tag) = broker.next_metadata().await;
+        assert!(correlation_id > header.correlation_id);
+        broker
+            .respond(correlation_id, version, &tagged_response(tag))
+            .await;
+    });
+    assert_eq!(tag_in(&answer.unwrap()), 5);
+
+    let answered = ProduceRequest {
+        acks: -1,
+        ..Default::default()
+    };
+    let error = connection.send_unanswered(answered).await.unwrap_err();
+    assert!(matches!(error, NetError::InvalidRequest { .. }), "{error}");
+    assert!(!error.is_retriable());
+}
+
+#[tokio::test]
+async fn a_dial_that_gets_no_answer_times_out() {
+    // A listener that never accepts, with its accept queue filled: the
+    // kernel then drops further SYNs, so a connect hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let config = ConnectionConfig::new().dial_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let error = loop {
+        // Each attempt either fills the queue (connected, kept open) or
+        // hangs and times out; a few suffice on Linux.
+        assert!(fillers.len() < 16, "the accept queue never filled");
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => fillers.push(stream),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {
+                break Connection::connect(&address.to_string(), config.clone())
+                    .await
+                    .unwrap_err();
+            }
+        }
+    };
+    assert!(matches!(error, NetError::DialTimeout { .. }), "{error}");
+    assert!(error.is_retriable());
+    assert!(started.elapsed() < Duration::from_secs(10));
 }

@@ -70,6 +70,9 @@ impl Message for AddOffsetsToTxnResponse {
 impl Response for AddOffsetsToTxnResponse {
     const API_KEY: ApiKey = ApiKey::AddOffsetsToTxn;
     type Request = AddOffsetsToTxnRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AddOffsetsToTxnResponse {

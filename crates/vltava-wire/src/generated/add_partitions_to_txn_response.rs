@@ -80,6 +80,9 @@ impl Message for AddPartitionsToTxnResponse {
 impl Response for AddPartitionsToTxnResponse {
     const API_KEY: ApiKey = ApiKey::AddPartitionsToTxn;
     type Request = AddPartitionsToTxnRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AddPartitionsToTxnResponse {

@@ -75,6 +75,9 @@ impl Message for AddRaftVoterResponse {
 impl Response for AddRaftVoterResponse {
     const API_KEY: ApiKey = ApiKey::AddRaftVoter;
     type Request = AddRaftVoterRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AddRaftVoterResponse {

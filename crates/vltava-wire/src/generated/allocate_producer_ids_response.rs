@@ -68,6 +68,9 @@ impl Message for AllocateProducerIdsResponse {
 impl Response for AllocateProducerIdsResponse {
     const API_KEY: ApiKey = ApiKey::AllocateProducerIds;
     type Request = AllocateProducerIdsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AllocateProducerIdsResponse {

@@ -64,6 +64,9 @@ impl Message for AlterClientQuotasResponse {
 impl Response for AlterClientQuotasResponse {
     const API_KEY: ApiKey = ApiKey::AlterClientQuotas;
     type Request = AlterClientQuotasRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AlterClientQuotasResponse {

@@ -65,6 +65,9 @@ impl Message for AlterConfigsResponse {
 impl Response for AlterConfigsResponse {
     const API_KEY: ApiKey = ApiKey::AlterConfigs;
     type Request = AlterConfigsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AlterConfigsResponse {

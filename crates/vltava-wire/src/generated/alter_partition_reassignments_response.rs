@@ -80,6 +80,9 @@ impl Message for AlterPartitionReassignmentsResponse {
 impl Response for AlterPartitionReassignmentsResponse {
     const API_KEY: ApiKey = ApiKey::AlterPartitionReassignments;
     type Request = AlterPartitionReassignmentsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AlterPartitionReassignmentsResponse {

@@ -71,6 +71,9 @@ impl Message for AlterPartitionResponse {
 impl Response for AlterPartitionResponse {
     const API_KEY: ApiKey = ApiKey::AlterPartition;
     type Request = AlterPartitionRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AlterPartitionResponse {

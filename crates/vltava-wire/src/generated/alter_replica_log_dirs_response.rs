@@ -65,6 +65,9 @@ impl Message for AlterReplicaLogDirsResponse {
 impl Response for AlterReplicaLogDirsResponse {
     const API_KEY: ApiKey = ApiKey::AlterReplicaLogDirs;
     type Request = AlterReplicaLogDirsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AlterReplicaLogDirsResponse {

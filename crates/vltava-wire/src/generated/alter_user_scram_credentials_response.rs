@@ -60,6 +60,9 @@ impl Message for AlterUserScramCredentialsResponse {
 impl Response for AlterUserScramCredentialsResponse {
     const API_KEY: ApiKey = ApiKey::AlterUserScramCredentials;
     type Request = AlterUserScramCredentialsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AlterUserScramCredentialsResponse {

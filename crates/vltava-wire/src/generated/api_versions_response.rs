@@ -113,6 +113,9 @@ impl Message for ApiVersionsResponse {
 impl Response for ApiVersionsResponse {
     const API_KEY: ApiKey = ApiKey::ApiVersions;
     type Request = ApiVersionsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ApiVersionsResponse {

@@ -62,6 +62,9 @@ impl Message for AssignReplicasToDirsResponse {
 impl Response for AssignReplicasToDirsResponse {
     const API_KEY: ApiKey = ApiKey::AssignReplicasToDirs;
     type Request = AssignReplicasToDirsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for AssignReplicasToDirsResponse {

@@ -85,6 +85,9 @@ impl Message for BrokerHeartbeatResponse {
 impl Response for BrokerHeartbeatResponse {
     const API_KEY: ApiKey = ApiKey::BrokerHeartbeat;
     type Request = BrokerHeartbeatRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for BrokerHeartbeatResponse {

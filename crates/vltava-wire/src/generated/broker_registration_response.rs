@@ -75,6 +75,9 @@ impl Message for BrokerRegistrationResponse {
 impl Response for BrokerRegistrationResponse {
     const API_KEY: ApiKey = ApiKey::BrokerRegistration;
     type Request = BrokerRegistrationRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for BrokerRegistrationResponse {

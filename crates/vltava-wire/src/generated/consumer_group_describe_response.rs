@@ -71,6 +71,9 @@ impl Message for ConsumerGroupDescribeResponse {
 impl Response for ConsumerGroupDescribeResponse {
     const API_KEY: ApiKey = ApiKey::ConsumerGroupDescribe;
     type Request = ConsumerGroupDescribeRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ConsumerGroupDescribeResponse {

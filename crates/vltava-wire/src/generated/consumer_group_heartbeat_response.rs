@@ -96,6 +96,9 @@ impl Message for ConsumerGroupHeartbeatResponse {
 impl Response for ConsumerGroupHeartbeatResponse {
     const API_KEY: ApiKey = ApiKey::ConsumerGroupHeartbeat;
     type Request = ConsumerGroupHeartbeatRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ConsumerGroupHeartbeatResponse {

@@ -75,6 +75,9 @@ impl Message for ControllerRegistrationResponse {
 impl Response for ControllerRegistrationResponse {
     const API_KEY: ApiKey = ApiKey::ControllerRegistration;
     type Request = ControllerRegistrationRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ControllerRegistrationResponse {

@@ -66,6 +66,9 @@ impl Message for CreateAclsResponse {
 impl Response for CreateAclsResponse {
     const API_KEY: ApiKey = ApiKey::CreateAcls;
     type Request = CreateAclsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for CreateAclsResponse {

@@ -104,6 +104,9 @@ impl Message for CreateDelegationTokenResponse {
 impl Response for CreateDelegationTokenResponse {
     const API_KEY: ApiKey = ApiKey::CreateDelegationToken;
     type Request = CreateDelegationTokenRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for CreateDelegationTokenResponse {

@@ -69,6 +69,9 @@ impl Message for CreatePartitionsResponse {
 impl Response for CreatePartitionsResponse {
     const API_KEY: ApiKey = ApiKey::CreatePartitions;
     type Request = CreatePartitionsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for CreatePartitionsResponse {

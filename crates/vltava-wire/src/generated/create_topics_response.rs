@@ -78,6 +78,9 @@ impl Message for CreateTopicsResponse {
 impl Response for CreateTopicsResponse {
     const API_KEY: ApiKey = ApiKey::CreateTopics;
     type Request = CreateTopicsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for CreateTopicsResponse {

@@ -67,6 +67,9 @@ impl Message for DeleteAclsResponse {
 impl Response for DeleteAclsResponse {
     const API_KEY: ApiKey = ApiKey::DeleteAcls;
     type Request = DeleteAclsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DeleteAclsResponse {

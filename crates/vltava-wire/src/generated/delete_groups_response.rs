@@ -66,6 +66,9 @@ impl Message for DeleteGroupsResponse {
 impl Response for DeleteGroupsResponse {
     const API_KEY: ApiKey = ApiKey::DeleteGroups;
     type Request = DeleteGroupsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DeleteGroupsResponse {

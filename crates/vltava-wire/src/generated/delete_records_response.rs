@@ -65,6 +65,9 @@ impl Message for DeleteRecordsResponse {
 impl Response for DeleteRecordsResponse {
     const API_KEY: ApiKey = ApiKey::DeleteRecords;
     type Request = DeleteRecordsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DeleteRecordsResponse {

@@ -77,6 +77,9 @@ impl Message for DeleteTopicsResponse {
 impl Response for DeleteTopicsResponse {
     const API_KEY: ApiKey = ApiKey::DeleteTopics;
     type Request = DeleteTopicsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DeleteTopicsResponse {

@@ -87,6 +87,9 @@ impl Message for DescribeAclsResponse {
 impl Response for DescribeAclsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeAcls;
     type Request = DescribeAclsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeAclsResponse {

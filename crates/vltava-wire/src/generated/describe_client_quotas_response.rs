@@ -84,6 +84,9 @@ impl Message for DescribeClientQuotasResponse {
 impl Response for DescribeClientQuotasResponse {
     const API_KEY: ApiKey = ApiKey::DescribeClientQuotas;
     type Request = DescribeClientQuotasRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeClientQuotasResponse {

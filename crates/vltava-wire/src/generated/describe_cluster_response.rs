@@ -105,6 +105,9 @@ impl Message for DescribeClusterResponse {
 impl Response for DescribeClusterResponse {
     const API_KEY: ApiKey = ApiKey::DescribeCluster;
     type Request = DescribeClusterRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeClusterResponse {

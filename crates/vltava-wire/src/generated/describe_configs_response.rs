@@ -66,6 +66,9 @@ impl Message for DescribeConfigsResponse {
 impl Response for DescribeConfigsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeConfigs;
     type Request = DescribeConfigsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeConfigsResponse {

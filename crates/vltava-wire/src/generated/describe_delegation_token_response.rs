@@ -70,6 +70,9 @@ impl Message for DescribeDelegationTokenResponse {
 impl Response for DescribeDelegationTokenResponse {
     const API_KEY: ApiKey = ApiKey::DescribeDelegationToken;
     type Request = DescribeDelegationTokenRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeDelegationTokenResponse {

@@ -72,6 +72,9 @@ impl Message for DescribeGroupsResponse {
 impl Response for DescribeGroupsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeGroups;
     type Request = DescribeGroupsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeGroupsResponse {

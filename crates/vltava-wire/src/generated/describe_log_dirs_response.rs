@@ -71,6 +71,9 @@ impl Message for DescribeLogDirsResponse {
 impl Response for DescribeLogDirsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeLogDirs;
     type Request = DescribeLogDirsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeLogDirsResponse {

@@ -60,6 +60,9 @@ impl Message for DescribeProducersResponse {
 impl Response for DescribeProducersResponse {
     const API_KEY: ApiKey = ApiKey::DescribeProducers;
     type Request = DescribeProducersRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeProducersResponse {

@@ -64,6 +64,9 @@ impl Message for DescribeTopicPartitionsResponse {
 impl Response for DescribeTopicPartitionsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeTopicPartitions;
     type Request = DescribeTopicPartitionsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeTopicPartitionsResponse {

@@ -58,6 +58,9 @@ impl Message for DescribeTransactionsResponse {
 impl Response for DescribeTransactionsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeTransactions;
     type Request = DescribeTransactionsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeTransactionsResponse {

@@ -80,6 +80,9 @@ impl Message for DescribeUserScramCredentialsResponse {
 impl Response for DescribeUserScramCredentialsResponse {
     const API_KEY: ApiKey = ApiKey::DescribeUserScramCredentials;
     type Request = DescribeUserScramCredentialsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for DescribeUserScramCredentialsResponse {

@@ -71,6 +71,9 @@ impl Message for ElectLeadersResponse {
 impl Response for ElectLeadersResponse {
     const API_KEY: ApiKey = ApiKey::ElectLeaders;
     type Request = ElectLeadersRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ElectLeadersResponse {

@@ -92,6 +92,9 @@ impl Message for EndTxnResponse {
 impl Response for EndTxnResponse {
     const API_KEY: ApiKey = ApiKey::EndTxn;
     type Request = EndTxnRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for EndTxnResponse {

@@ -69,6 +69,9 @@ impl Message for ExpireDelegationTokenResponse {
 impl Response for ExpireDelegationTokenResponse {
     const API_KEY: ApiKey = ApiKey::ExpireDelegationToken;
     type Request = ExpireDelegationTokenRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ExpireDelegationTokenResponse {

@@ -107,6 +107,9 @@ impl Message for FetchResponse {
 impl Response for FetchResponse {
     const API_KEY: ApiKey = ApiKey::Fetch;
     type Request = FetchRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for FetchResponse {

@@ -72,6 +72,9 @@ impl Message for FetchSnapshotResponse {
 impl Response for FetchSnapshotResponse {
     const API_KEY: ApiKey = ApiKey::FetchSnapshot;
     type Request = FetchSnapshotRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for FetchSnapshotResponse {

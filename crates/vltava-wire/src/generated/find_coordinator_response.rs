@@ -109,6 +109,9 @@ impl Message for FindCoordinatorResponse {
 impl Response for FindCoordinatorResponse {
     const API_KEY: ApiKey = ApiKey::FindCoordinator;
     type Request = FindCoordinatorRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for FindCoordinatorResponse {

@@ -91,6 +91,9 @@ impl Message for GetTelemetrySubscriptionsResponse {
 impl Response for GetTelemetrySubscriptionsResponse {
     const API_KEY: ApiKey = ApiKey::GetTelemetrySubscriptions;
     type Request = GetTelemetrySubscriptionsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for GetTelemetrySubscriptionsResponse {

@@ -70,6 +70,9 @@ impl Message for HeartbeatResponse {
 impl Response for HeartbeatResponse {
     const API_KEY: ApiKey = ApiKey::Heartbeat;
     type Request = HeartbeatRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for HeartbeatResponse {

@@ -64,6 +64,9 @@ impl Message for IncrementalAlterConfigsResponse {
 impl Response for IncrementalAlterConfigsResponse {
     const API_KEY: ApiKey = ApiKey::IncrementalAlterConfigs;
     type Request = IncrementalAlterConfigsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for IncrementalAlterConfigsResponse {

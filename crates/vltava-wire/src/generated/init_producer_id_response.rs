@@ -92,6 +92,9 @@ impl Message for InitProducerIdResponse {
 impl Response for InitProducerIdResponse {
     const API_KEY: ApiKey = ApiKey::InitProducerId;
     type Request = InitProducerIdRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for InitProducerIdResponse {

@@ -124,6 +124,9 @@ impl Message for JoinGroupResponse {
 impl Response for JoinGroupResponse {
     const API_KEY: ApiKey = ApiKey::JoinGroup;
     type Request = JoinGroupRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for JoinGroupResponse {

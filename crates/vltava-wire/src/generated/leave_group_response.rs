@@ -76,6 +76,9 @@ impl Message for LeaveGroupResponse {
 impl Response for LeaveGroupResponse {
     const API_KEY: ApiKey = ApiKey::LeaveGroup;
     type Request = LeaveGroupRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for LeaveGroupResponse {

@@ -64,6 +64,9 @@ impl Message for ListClientMetricsResourcesResponse {
 impl Response for ListClientMetricsResourcesResponse {
     const API_KEY: ApiKey = ApiKey::ListClientMetricsResources;
     type Request = ListClientMetricsResourcesRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ListClientMetricsResourcesResponse {

@@ -77,6 +77,9 @@ impl Message for ListGroupsResponse {
 impl Response for ListGroupsResponse {
     const API_KEY: ApiKey = ApiKey::ListGroups;
     type Request = ListGroupsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ListGroupsResponse {

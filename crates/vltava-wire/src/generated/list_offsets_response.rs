@@ -84,6 +84,9 @@ impl Message for ListOffsetsResponse {
 impl Response for ListOffsetsResponse {
     const API_KEY: ApiKey = ApiKey::ListOffsets;
     type Request = ListOffsetsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ListOffsetsResponse {

@@ -80,6 +80,9 @@ impl Message for ListPartitionReassignmentsResponse {
 impl Response for ListPartitionReassignmentsResponse {
     const API_KEY: ApiKey = ApiKey::ListPartitionReassignments;
     type Request = ListPartitionReassignmentsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ListPartitionReassignmentsResponse {

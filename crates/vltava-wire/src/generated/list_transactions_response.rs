@@ -69,6 +69,9 @@ impl Message for ListTransactionsResponse {
 impl Response for ListTransactionsResponse {
     const API_KEY: ApiKey = ApiKey::ListTransactions;
     type Request = ListTransactionsRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ListTransactionsResponse {

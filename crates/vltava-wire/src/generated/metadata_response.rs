@@ -118,6 +118,9 @@ impl Message for MetadataResponse {
 impl Response for MetadataResponse {
     const API_KEY: ApiKey = ApiKey::Metadata;
     type Request = MetadataRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for MetadataResponse {

@@ -89,6 +89,9 @@ impl Message for OffsetCommitResponse {
 impl Response for OffsetCommitResponse {
     const API_KEY: ApiKey = ApiKey::OffsetCommit;
     type Request = OffsetCommitRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for OffsetCommitResponse {

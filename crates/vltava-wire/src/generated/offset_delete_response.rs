@@ -62,6 +62,9 @@ impl Message for OffsetDeleteResponse {
 impl Response for OffsetDeleteResponse {
     const API_KEY: ApiKey = ApiKey::OffsetDelete;
     type Request = OffsetDeleteRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for OffsetDeleteResponse {

@@ -99,6 +99,9 @@ impl Message for OffsetFetchResponse {
 impl Response for OffsetFetchResponse {
     const API_KEY: ApiKey = ApiKey::OffsetFetch;
     type Request = OffsetFetchRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for OffsetFetchResponse {

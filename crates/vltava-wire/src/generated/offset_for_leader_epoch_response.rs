@@ -70,6 +70,9 @@ impl Message for OffsetForLeaderEpochResponse {
 impl Response for OffsetForLeaderEpochResponse {
     const API_KEY: ApiKey = ApiKey::OffsetForLeaderEpoch;
     type Request = OffsetForLeaderEpochRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for OffsetForLeaderEpochResponse {

@@ -87,6 +87,9 @@ impl Message for ProduceResponse {
 impl Response for ProduceResponse {
     const API_KEY: ApiKey = ApiKey::Produce;
     type Request = ProduceRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ProduceResponse {

@@ -60,6 +60,9 @@ impl Message for PushTelemetryResponse {
 impl Response for PushTelemetryResponse {
     const API_KEY: ApiKey = ApiKey::PushTelemetry;
     type Request = PushTelemetryRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for PushTelemetryResponse {

@@ -75,6 +75,9 @@ impl Message for RemoveRaftVoterResponse {
 impl Response for RemoveRaftVoterResponse {
     const API_KEY: ApiKey = ApiKey::RemoveRaftVoter;
     type Request = RemoveRaftVoterRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for RemoveRaftVoterResponse {

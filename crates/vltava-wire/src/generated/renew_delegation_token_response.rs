@@ -69,6 +69,9 @@ impl Message for RenewDelegationTokenResponse {
 impl Response for RenewDelegationTokenResponse {
     const API_KEY: ApiKey = ApiKey::RenewDelegationToken;
     type Request = RenewDelegationTokenRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for RenewDelegationTokenResponse {

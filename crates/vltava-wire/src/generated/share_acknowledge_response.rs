@@ -88,6 +88,9 @@ impl Message for ShareAcknowledgeResponse {
 impl Response for ShareAcknowledgeResponse {
     const API_KEY: ApiKey = ApiKey::ShareAcknowledge;
     type Request = ShareAcknowledgeRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ShareAcknowledgeResponse {

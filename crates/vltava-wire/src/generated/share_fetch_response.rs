@@ -89,6 +89,9 @@ impl Message for ShareFetchResponse {
 impl Response for ShareFetchResponse {
     const API_KEY: ApiKey = ApiKey::ShareFetch;
     type Request = ShareFetchRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ShareFetchResponse {

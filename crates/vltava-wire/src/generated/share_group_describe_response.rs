@@ -71,6 +71,9 @@ impl Message for ShareGroupDescribeResponse {
 impl Response for ShareGroupDescribeResponse {
     const API_KEY: ApiKey = ApiKey::ShareGroupDescribe;
     type Request = ShareGroupDescribeRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ShareGroupDescribeResponse {

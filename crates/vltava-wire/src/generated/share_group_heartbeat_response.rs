@@ -92,6 +92,9 @@ impl Message for ShareGroupHeartbeatResponse {
 impl Response for ShareGroupHeartbeatResponse {
     const API_KEY: ApiKey = ApiKey::ShareGroupHeartbeat;
     type Request = ShareGroupHeartbeatRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for ShareGroupHeartbeatResponse {

@@ -85,6 +85,9 @@ impl Message for SyncGroupResponse {
 impl Response for SyncGroupResponse {
     const API_KEY: ApiKey = ApiKey::SyncGroup;
     type Request = SyncGroupRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for SyncGroupResponse {

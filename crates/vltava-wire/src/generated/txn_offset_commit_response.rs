@@ -70,6 +70,9 @@ impl Message for TxnOffsetCommitResponse {
 impl Response for TxnOffsetCommitResponse {
     const API_KEY: ApiKey = ApiKey::TxnOffsetCommit;
     type Request = TxnOffsetCommitRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for TxnOffsetCommitResponse {

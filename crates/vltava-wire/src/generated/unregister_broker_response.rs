@@ -75,6 +75,9 @@ impl Message for UnregisterBrokerResponse {
 impl Response for UnregisterBrokerResponse {
     const API_KEY: ApiKey = ApiKey::UnregisterBroker;
     type Request = UnregisterBrokerRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for UnregisterBrokerResponse {

@@ -80,6 +80,9 @@ impl Message for UpdateFeaturesResponse {
 impl Response for UpdateFeaturesResponse {
     const API_KEY: ApiKey = ApiKey::UpdateFeatures;
     type Request = UpdateFeaturesRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for UpdateFeaturesResponse {

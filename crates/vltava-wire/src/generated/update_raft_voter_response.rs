@@ -62,6 +62,9 @@ impl Message for UpdateRaftVoterResponse {
 impl Response for UpdateRaftVoterResponse {
     const API_KEY: ApiKey = ApiKey::UpdateRaftVoter;
     type Request = UpdateRaftVoterRequest;
+    fn throttle_time_ms(&self) -> i32 {
+        self.throttle_time_ms
+    }
 }
 
 impl Field for UpdateRaftVoterResponse {
