@@ -35,9 +35,11 @@ mod config;
 mod connection;
 mod error;
 mod frame;
+mod pool;
 mod versions;
 
 pub use config::ConnectionConfig;
 pub use connection::Connection;
 pub use error::{DisconnectReason, NetError};
+pub use pool::{BrokerPool, PoolConfig, Purpose};
 pub use versions::{ApiVersions, client_range};
