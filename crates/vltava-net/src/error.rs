@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use vltava_wire::{ApiKey, DecodeError, EncodeError, ErrorCode, VersionRange};
 
+use crate::recovery::Recovery;
+
 /// Everything that can go wrong while talking to one broker.
 ///
 /// Each variant that concerns a broker names it; [`NetError::broker`]
@@ -140,20 +142,13 @@ impl NetError {
     /// Codec errors, unsupported versions and oversized frames are not: the
     /// same request would fail the same way.
     pub fn is_retriable(&self) -> bool {
-        match self {
-            Self::Dial { .. }
-            | Self::DialTimeout { .. }
-            | Self::Disconnected { .. }
-            | Self::Timeout { .. } => true,
-            Self::Handshake { code, .. } => code.is_retriable(),
-            Self::FrameTooLarge { .. }
-            | Self::UnsupportedApi { .. }
-            | Self::UnsupportedVersion { .. }
-            | Self::RequestTooLarge { .. }
-            | Self::InvalidRequest { .. }
-            | Self::Encode(_)
-            | Self::Decode(_) => false,
-        }
+        self.recovery().is_retriable()
+    }
+
+    /// What the client does about this error; see [`Recovery`], the one
+    /// place that classifies failures.
+    pub fn recovery(&self) -> Recovery {
+        Recovery::of_net(self)
     }
 
     /// The broker the error concerns, if any (codec errors name none).

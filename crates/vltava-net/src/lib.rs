@@ -36,10 +36,12 @@ mod connection;
 mod error;
 mod frame;
 mod pool;
+mod recovery;
 mod versions;
 
 pub use config::ConnectionConfig;
 pub use connection::Connection;
 pub use error::{DisconnectReason, NetError};
 pub use pool::{BrokerPool, PoolConfig, Purpose};
+pub use recovery::Recovery;
 pub use versions::{ApiVersions, client_range};
