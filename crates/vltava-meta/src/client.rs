@@ -52,7 +52,27 @@ struct Shared {
     succeeded: watch::Sender<u64>,
     /// The error of the last failed attempt, cleared by a success.
     last_failure: Mutex<Option<Arc<MetaError>>>,
+    stats: Mutex<RefreshStats>,
     pool: BrokerPool,
+}
+
+/// Counters of the refreshes a [`MetadataClient`] made, for diagnostics
+/// and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshStats {
+    /// Refresh attempts started.
+    pub started: u64,
+    /// Attempts that got an answer.
+    pub succeeded: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Attempts that went to the bootstrap list (resolved anew).
+    pub bootstrap_attempts: u64,
+    /// Where the last attempt went.
+    pub last_target: Option<RefreshTarget>,
+    /// Why the last attempt was made.
+    pub last_reason: Option<RefreshReason>,
 }
 
 /// Aborts the background task when the last client handle goes.
@@ -88,6 +108,7 @@ impl MetadataClient {
             snapshots,
             succeeded,
             last_failure: Mutex::new(None),
+            stats: Mutex::new(RefreshStats::default()),
             pool,
         });
         let task = runtime.spawn(run(shared.clone()));
@@ -111,6 +132,11 @@ impl MetadataClient {
     /// The pool the client sends its requests through.
     pub fn pool(&self) -> &BrokerPool {
         &self.shared.pool
+    }
+
+    /// Counters of the refreshes made so far.
+    pub fn stats(&self) -> RefreshStats {
+        lock(&self.shared.stats).clone()
     }
 
     /// The error of the last failed refresh attempt, if the last attempt failed.
@@ -287,6 +313,15 @@ impl Shared {
 
     /// Sends one refresh and hands its outcome to the policy.
     async fn perform(&self, request: RefreshRequest) {
+        {
+            let mut stats = lock(&self.stats);
+            stats.started += 1;
+            if matches!(request.target, RefreshTarget::Bootstrap(_)) {
+                stats.bootstrap_attempts += 1;
+            }
+            stats.last_target = Some(request.target.clone());
+            stats.last_reason = Some(request.reason.clone());
+        }
         let result = match &request.target {
             RefreshTarget::Broker { address, .. } => self.fetch(address, &request).await,
             RefreshTarget::Bootstrap(entries) => self.fetch_bootstrap(entries, &request).await,
@@ -298,12 +333,14 @@ impl Shared {
                 self.publish(&policy);
                 drop(policy);
                 *lock(&self.last_failure) = None;
+                lock(&self.stats).succeeded += 1;
                 self.succeeded.send_replace(request.id.0 + 1);
             }
             Err(error) => {
                 policy.handle_failure(request.id, now());
                 drop(policy);
                 *lock(&self.last_failure) = Some(Arc::new(error));
+                lock(&self.stats).failed += 1;
             }
         }
     }

@@ -56,7 +56,7 @@ mod hints;
 mod model;
 pub mod policy;
 
-pub use client::{MetadataClient, parse_bootstrap};
+pub use client::{MetadataClient, RefreshStats, parse_bootstrap};
 pub use config::{Interest, MetadataConfig};
 pub use error::MetaError;
 pub use hints::{LeaderHint, LeaderHints, TopicKey};
