@@ -7,7 +7,9 @@ cargo xtask bench [--quick] [FILTER]
 
 Runs the criterion benchmarks in benches/ (fetch decode per codec, the bare
 decompressors on the same bytes, produce encode), printing allocations per
-record beside the fetch figures. --quick shortens warm-up and measurement
+record beside the fetch figures, and round trips of small requests over one
+connection to a real broker (`net`: the cluster of VLTAVA_CLUSTER_DIR, or a
+one-node cluster it starts and stops), with latency percentiles. --quick shortens warm-up and measurement
 (1 s and 3 s) for a first look; published figures use the defaults.
 Reports land in target/criterion/.
 ";

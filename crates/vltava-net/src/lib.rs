@@ -25,11 +25,19 @@
 //! discarded. When a connection dies, every request in flight fails at once
 //! with a retriable [`NetError::Disconnected`] that names the broker.
 //!
+//! [`BrokerPool`] keeps connections to many brokers: dialled on first use,
+//! one per broker and [`Purpose`] (control, group, fetch, produce, so a
+//! fetch the broker holds never delays a heartbeat), replaced when they
+//! close, redialled with capped exponential backoff and jitter, closed when
+//! idle. [`Recovery`] is the one place that says what a failure means:
+//! retry, broker unreachable, refresh metadata, find the coordinator,
+//! rejoin, or fatal; [`NetError::is_retriable`] and every layer above ask it.
+//!
 //! What it deliberately does not do: no metadata (which broker leads what is
-//! `vltava-meta`'s business), no retry policy (errors say whether they are
-//! retriable; the layers above decide), no group or fetch logic, and no
-//! reconnecting: a closed [`Connection`] stays closed. TLS, SASL and a pool
-//! of connections per broker are still to come.
+//! `vltava-meta`'s business), no retry loop (errors say what they mean; the
+//! layers above decide when to try again), no group or fetch logic. A
+//! [`Connection`] never reconnects: a closed one stays closed, and the pool
+//! dials a new one.
 
 mod config;
 mod connection;

@@ -2,9 +2,11 @@
 //! found through `VLTAVA_CLUSTER_DIR` (`cargo xtask cluster up`); without
 //! one they fail with instructions. Loopback only.
 
+mod compat;
 mod faults;
 mod handshake;
 mod pipelining;
+mod pool;
 
 use vltava_net::{Connection, ConnectionConfig};
 use vltava_testkit::Cluster;
