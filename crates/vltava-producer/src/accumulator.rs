@@ -1,0 +1,532 @@
+//! The record accumulator: records gathered into one open batch per
+//! partition, and batches handed to the sender once they are full, their
+//! linger ran out, or a flush asks for them. Plain data, no I/O and no
+//! clock of its own: every call takes `now`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use vltava_wire::compression::Compression;
+use vltava_wire::records::{RecordBatchBuilder, RecordHeader, RecordsError};
+
+use crate::error::ProduceError;
+use crate::record::{RecordMetadata, TopicPartition};
+
+/// What the producer tells the sender of one record: its place in the
+/// batch, and where to report the outcome.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub(crate) offset_delta: i32,
+    pub(crate) timestamp: i64,
+    pub(crate) reply: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
+}
+
+/// A batch of one partition's records, open until sealed, then sent (and
+/// maybe resent) as the same bytes.
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    pub(crate) tp: TopicPartition,
+    builder: RecordBatchBuilder,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) created: Instant,
+    /// The records' share of the buffer memory, released with the batch.
+    permits: Vec<OwnedSemaphorePermit>,
+    /// Set when the batch leaves the accumulator the first time.
+    pub(crate) sealed: Option<Sealed>,
+    /// How many times it was sent.
+    pub(crate) attempts: u32,
+    /// Not to be sent again before this (retry backoff).
+    pub(crate) retry_at: Option<Instant>,
+}
+
+/// What a batch was sealed with: its bytes are fixed from then on, so a
+/// retry sends exactly what the first attempt sent (the broker recognises
+/// a duplicate by producer id, epoch and sequence).
+#[derive(Debug, Clone)]
+pub(crate) struct Sealed {
+    pub(crate) base_sequence: i32,
+    pub(crate) bytes: Bytes,
+}
+
+impl ProducerBatch {
+    pub(crate) fn record_count(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    fn size(&self) -> usize {
+        self.builder.uncompressed_size()
+    }
+
+    /// Fixes the batch's bytes with the producer's identity; done once.
+    pub(crate) fn seal(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        transactional: bool,
+    ) -> Result<&Sealed, RecordsError> {
+        if self.sealed.is_none() {
+            let builder = self
+                .builder
+                .clone()
+                .producer(producer_id, producer_epoch, base_sequence)
+                .transactional(transactional);
+            let mut out = bytes::BytesMut::with_capacity(builder.uncompressed_size());
+            builder.build(&mut out)?;
+            self.sealed = Some(Sealed {
+                base_sequence,
+                bytes: out.freeze(),
+            });
+        }
+        Ok(self.sealed.as_ref().expect("sealed above"))
+    }
+
+    /// Forgets the sealed bytes, so the batch is sealed again with a new
+    /// producer epoch and sequence (after the producer id was reset).
+    pub(crate) fn unseal(&mut self) {
+        self.sealed = None;
+    }
+
+    /// Completes every record of the batch with its offset.
+    pub(crate) fn complete(self, base_offset: i64, log_append_time: Option<i64>) {
+        for delivery in self.deliveries {
+            let _ = delivery.reply.send(Ok(RecordMetadata {
+                topic: self.tp.topic.clone(),
+                partition: self.tp.partition,
+                offset: if base_offset < 0 {
+                    -1
+                } else {
+                    base_offset + i64::from(delivery.offset_delta)
+                },
+                timestamp: log_append_time.unwrap_or(delivery.timestamp),
+            }));
+        }
+    }
+
+    /// Fails every record of the batch with `error`.
+    pub(crate) fn fail(self, error: ProduceError) {
+        for delivery in self.deliveries {
+            let _ = delivery.reply.send(Err(error.clone()));
+        }
+    }
+}
+
+/// How batches are formed.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchConfig {
+    pub(crate) batch_size: usize,
+    pub(crate) linger: Duration,
+    pub(crate) compression: Compression,
+}
+
+/// One partition's batches, oldest first: at most the last one is open.
+#[derive(Debug, Default)]
+struct Queue {
+    batches: VecDeque<ProducerBatch>,
+}
+
+/// Records in batches per partition, waiting for the sender.
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    config: BatchConfig,
+    queues: HashMap<TopicPartition, Queue>,
+    /// Set by flush: every batch is ready now, linger or not.
+    flushing: bool,
+}
+
+/// A record as the accumulator takes it.
+pub(crate) struct Append<'a> {
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a [RecordHeader<'a>],
+    /// The record's share of the buffer memory (`None` in size estimates).
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Accumulator {
+    pub(crate) fn new(config: BatchConfig) -> Self {
+        Self {
+            config,
+            queues: HashMap::new(),
+            flushing: false,
+        }
+    }
+
+    /// Appends a record to the partition's open batch, or to a new one if
+    /// there is none or it would grow past the batch size (a record larger
+    /// than the batch size gets a batch of its own). Returns where the
+    /// outcome will be reported, and whether the sender should look: a
+    /// batch is full, or a new one started (with a linger to time).
+    pub(crate) fn append(
+        &mut self,
+        tp: &TopicPartition,
+        record: Append<'_>,
+        now: Instant,
+    ) -> Result<
+        (
+            oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+            bool,
+        ),
+        ProduceError,
+    > {
+        let estimate = record_size_estimate(&record);
+        let queue = self.queues.entry(tp.clone()).or_default();
+        let mut created = false;
+        let open = queue.batches.back_mut().filter(|b| {
+            b.sealed.is_none()
+                && (b.deliveries.is_empty() || b.size() + estimate <= self.config.batch_size)
+        });
+        let batch = match open {
+            Some(batch) => batch,
+            None => {
+                queue.batches.push_back(ProducerBatch {
+                    tp: tp.clone(),
+                    builder: RecordBatchBuilder::new(self.config.compression),
+                    deliveries: Vec::new(),
+                    created: now,
+                    permits: Vec::new(),
+                    sealed: None,
+                    attempts: 0,
+                    retry_at: None,
+                });
+                created = true;
+                queue.batches.back_mut().expect("pushed above")
+            }
+        };
+        let offset_delta = batch
+            .builder
+            .append(record.timestamp, record.key, record.value, record.headers)
+            .map_err(|e| ProduceError::InvalidRecord(e.to_string()))?;
+        let (reply, outcome) = oneshot::channel();
+        batch.deliveries.push(Delivery {
+            offset_delta,
+            timestamp: record.timestamp,
+            reply,
+        });
+        batch.permits.extend(record.permit);
+        let full = batch.size() >= self.config.batch_size || queue.batches.len() > 1;
+        Ok((outcome, full || created))
+    }
+
+    /// The partitions whose first batch may be sent at `now`, and the
+    /// earliest later instant at which another becomes sendable.
+    pub(crate) fn ready(&self, now: Instant) -> (Vec<TopicPartition>, Option<Instant>) {
+        let mut ready = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (tp, queue) in &self.queues {
+            let Some(first) = queue.batches.front() else {
+                continue;
+            };
+            let at = self.sendable_at(first, queue.batches.len() > 1);
+            if at <= now {
+                ready.push(tp.clone());
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        ready.sort();
+        (ready, next)
+    }
+
+    fn sendable_at(&self, batch: &ProducerBatch, more_behind: bool) -> Instant {
+        if let Some(retry_at) = batch.retry_at {
+            return retry_at;
+        }
+        let full = more_behind || batch.size() >= self.config.batch_size;
+        if full || self.flushing || batch.sealed.is_some() {
+            batch.created
+        } else {
+            batch.created + self.config.linger
+        }
+    }
+
+    /// Takes the partition's first batch out, if it may be sent at `now`.
+    pub(crate) fn drain(&mut self, tp: &TopicPartition, now: Instant) -> Option<ProducerBatch> {
+        let queue = self.queues.get(tp)?;
+        let first = queue.batches.front()?;
+        if self.sendable_at(first, queue.batches.len() > 1) > now {
+            return None;
+        }
+        let queue = self.queues.get_mut(tp)?;
+        let batch = queue.batches.pop_front();
+        if queue.batches.is_empty() {
+            self.queues.remove(tp);
+        }
+        batch
+    }
+
+    /// Puts a batch back at the front of its partition's queue, to be
+    /// retried not before `retry_at`. Batches put back keep their order:
+    /// a batch with a lower sequence goes before one with a higher.
+    pub(crate) fn reenqueue(&mut self, mut batch: ProducerBatch, retry_at: Instant) {
+        batch.retry_at = Some(retry_at);
+        let queue = self.queues.entry(batch.tp.clone()).or_default();
+        let sequence = batch.sealed.as_ref().map(|s| s.base_sequence);
+        let position = queue
+            .batches
+            .iter()
+            .position(|b| match (&b.sealed, sequence) {
+                (Some(s), Some(mine)) => s.base_sequence > mine,
+                // Unsealed batches are newer than any sealed one.
+                (None, _) => true,
+                (Some(_), None) => false,
+            })
+            .unwrap_or(queue.batches.len());
+        queue.batches.insert(position, batch);
+    }
+
+    /// Whether the partition's first batch is a retry (it was sent before).
+    pub(crate) fn front_is_retry(&self, tp: &TopicPartition) -> bool {
+        self.queues
+            .get(tp)
+            .and_then(|q| q.batches.front())
+            .is_some_and(|b| b.attempts > 0)
+    }
+
+    /// Takes the partition's first batch out if `take` says so, ready or not.
+    pub(crate) fn drain_if(
+        &mut self,
+        tp: &TopicPartition,
+        take: impl FnOnce(&ProducerBatch) -> bool,
+    ) -> Option<ProducerBatch> {
+        let queue = self.queues.get_mut(tp)?;
+        if !take(queue.batches.front()?) {
+            return None;
+        }
+        let batch = queue.batches.pop_front();
+        if queue.batches.is_empty() {
+            self.queues.remove(tp);
+        }
+        batch
+    }
+
+    /// Forgets the sealed bytes of every waiting batch: the producer's
+    /// epoch changed, and they are numbered again when next sent.
+    pub(crate) fn unseal_all(&mut self) {
+        for queue in self.queues.values_mut() {
+            for batch in &mut queue.batches {
+                batch.unseal();
+            }
+        }
+    }
+
+    /// Makes every batch ready now (flush), until [`Accumulator::end_flush`].
+    pub(crate) fn begin_flush(&mut self) {
+        self.flushing = true;
+    }
+
+    /// Lingering applies again.
+    pub(crate) fn end_flush(&mut self) {
+        self.flushing = false;
+    }
+
+    /// Whether no record waits in the accumulator.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Takes every batch out (to fail them when the producer closes or a
+    /// fatal error ends it).
+    pub(crate) fn drain_all(&mut self) -> Vec<ProducerBatch> {
+        self.queues
+            .drain()
+            .flat_map(|(_, queue)| queue.batches)
+            .collect()
+    }
+}
+
+/// An upper bound of the bytes a record adds to a batch (the Java
+/// client's `DefaultRecord.sizeInUpperBound` idea: lengths and varints at
+/// their widest).
+pub(crate) fn record_size_estimate(record: &Append<'_>) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 10)
+        .sum();
+    21 + record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len) + headers
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn tp(partition: i32) -> TopicPartition {
+        TopicPartition::new("t", partition)
+    }
+
+    fn config() -> BatchConfig {
+        BatchConfig {
+            batch_size: 1000,
+            linger: Duration::from_millis(10),
+            compression: Compression::None,
+        }
+    }
+
+    fn permit() -> OwnedSemaphorePermit {
+        Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap()
+    }
+
+    fn add(
+        acc: &mut Accumulator,
+        partition: i32,
+        value: &[u8],
+        now: Instant,
+    ) -> (
+        oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+        bool,
+    ) {
+        acc.append(
+            &tp(partition),
+            Append {
+                timestamp: 1000,
+                key: None,
+                value: Some(value),
+                headers: &[],
+                permit: Some(permit()),
+            },
+            now,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_waits_for_its_linger_unless_full() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        add(&mut acc, 0, b"small", t0);
+        let (ready, next) = acc.ready(t0);
+        assert!(ready.is_empty());
+        assert_eq!(next, Some(t0 + Duration::from_millis(10)));
+        assert!(acc.drain(&tp(0), t0).is_none());
+        let later = t0 + Duration::from_millis(10);
+        assert_eq!(acc.ready(later).0, [tp(0)]);
+        let batch = acc.drain(&tp(0), later).unwrap();
+        assert_eq!(batch.record_count(), 1);
+        assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn a_full_batch_is_ready_at_once_and_the_next_record_opens_another() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        let value = [7u8; 300];
+        let mut records = 0;
+        while acc.ready(t0).0.is_empty() {
+            add(&mut acc, 0, &value, t0);
+            records += 1;
+            assert!(records < 10, "no batch became full");
+        }
+        // The batch that filled up goes now, linger or not; the record
+        // that did not fit opened the next batch, which lingers.
+        let batch = acc.drain(&tp(0), t0).unwrap();
+        assert!(batch.size() <= 1000, "{}", batch.size());
+        assert_eq!(batch.record_count(), records - 1);
+        assert!(acc.drain(&tp(0), t0).is_none());
+        assert_eq!(
+            acc.drain(&tp(0), t0 + Duration::from_millis(10))
+                .unwrap()
+                .record_count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_record_larger_than_the_batch_size_gets_a_batch_of_its_own() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        add(&mut acc, 0, b"first", t0);
+        let (_, full) = add(&mut acc, 0, &[1u8; 5000], t0);
+        assert!(full);
+        let first = acc.drain(&tp(0), t0).unwrap();
+        assert_eq!(first.record_count(), 1);
+        let big = acc.drain(&tp(0), t0).unwrap();
+        assert_eq!(big.record_count(), 1);
+        assert!(big.size() > 5000);
+    }
+
+    #[test]
+    fn flush_makes_lingering_batches_ready() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        add(&mut acc, 0, b"a", t0);
+        add(&mut acc, 1, b"b", t0);
+        acc.begin_flush();
+        assert_eq!(acc.ready(t0).0, [tp(0), tp(1)]);
+        acc.end_flush();
+        assert!(acc.ready(t0).0.is_empty());
+    }
+
+    #[test]
+    fn sealing_fixes_the_bytes_and_a_retry_keeps_them_and_its_place() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        add(&mut acc, 0, b"one", t0);
+        add(&mut acc, 0, &[0u8; 2000], t0); // second batch
+        let mut first = acc.drain(&tp(0), t0).unwrap();
+        let bytes = first.seal(42, 3, 100, false).unwrap().bytes.clone();
+        assert_eq!(first.seal(42, 4, 999, false).unwrap().bytes, bytes);
+        let batches = vltava_wire::records::RecordBatches::new(bytes.clone());
+        let decoded = batches.into_iter().next().unwrap().unwrap();
+        let vltava_wire::records::Batch::V2(v2) = decoded else {
+            panic!("a magic-2 batch")
+        };
+        assert_eq!(
+            (v2.producer_id(), v2.producer_epoch(), v2.base_sequence()),
+            (42, 3, 100)
+        );
+        let retry_at = t0 + Duration::from_millis(100);
+        acc.reenqueue(first, retry_at);
+        // The retried batch goes first, and waits for its backoff.
+        assert!(acc.drain(&tp(0), t0).is_none());
+        let again = acc.drain(&tp(0), retry_at).unwrap();
+        assert_eq!(again.sealed.as_ref().unwrap().bytes, bytes);
+        assert_eq!(again.record_count(), 1);
+    }
+
+    #[test]
+    fn retried_batches_are_ordered_by_sequence() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        let mut batches = Vec::new();
+        for seq in [0, 1, 2] {
+            add(&mut acc, 0, &[0u8; 2000], t0);
+            let mut b = acc.drain(&tp(0), t0).unwrap();
+            b.seal(1, 0, seq, false).unwrap();
+            batches.push(b);
+        }
+        add(&mut acc, 0, b"fresh", t0);
+        // Put back out of order: 2, then 0, then 1.
+        let mut it = batches.into_iter();
+        let (b0, b1, b2) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        acc.reenqueue(b2, t0);
+        acc.reenqueue(b0, t0);
+        acc.reenqueue(b1, t0);
+        let order: Vec<Option<i32>> =
+            std::iter::from_fn(|| acc.drain(&tp(0), t0 + Duration::from_secs(1)))
+                .map(|b| b.sealed.map(|s| s.base_sequence))
+                .collect();
+        assert_eq!(order, [Some(0), Some(1), Some(2), None]);
+    }
+
+    #[tokio::test]
+    async fn completing_a_batch_reports_each_record_its_offset() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        let (a, _) = add(&mut acc, 3, b"a", t0);
+        let (b, _) = add(&mut acc, 3, b"b", t0);
+        let batch = acc.drain(&tp(3), t0 + Duration::from_secs(1)).unwrap();
+        batch.complete(500, None);
+        let a = a.await.unwrap().unwrap();
+        let b = b.await.unwrap().unwrap();
+        assert_eq!((a.partition, a.offset, b.offset), (3, 500, 501));
+        assert_eq!(a.timestamp, 1000);
+    }
+}

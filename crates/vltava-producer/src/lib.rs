@@ -1,0 +1,33 @@
+//! `vltava-producer`: Vltava's producer, layer 5 on the producing side.
+//!
+//! It builds on `vltava-meta` (which broker leads each partition) and
+//! `vltava-net` (connections), and adds what producing needs: records
+//! gathered into one batch per partition (`batch_size`, `linger`),
+//! compressed with any codec, placed by the Java client's murmur2 for
+//! keyed records and a sticky partition for the others; a bounded buffer
+//! with backpressure; acks 0, 1 or all; and idempotence, on by default:
+//! a producer id and a sequence per partition, so that retries after a
+//! broker restart neither lose, duplicate nor reorder records.
+//!
+//! How it works: [`Producer::send`] appends to the accumulator
+//! (`accumulator.rs`, plain data); one sender task (`sender.rs`) takes
+//! ready batches, groups them by leader into Produce requests on the
+//! pool's produce connections, and handles the answers; `idempotence.rs`
+//! keeps the sequences and says when they must start over.
+//!
+//! What it does not do: no consuming, no group membership, and no
+//! transactions yet.
+
+mod accumulator;
+mod config;
+mod error;
+mod idempotence;
+pub mod partitioner;
+mod producer;
+mod record;
+mod sender;
+
+pub use config::{Acks, ProducerConfig};
+pub use error::ProduceError;
+pub use producer::{Delivery, Producer, ProducerStats};
+pub use record::{ProducerRecord, RecordMetadata, TopicPartition};

@@ -1,0 +1,535 @@
+//! The sender: one task per producer that takes ready batches out of the
+//! accumulator, groups them by partition leader into Produce requests,
+//! and handles the answers: acknowledging records, retrying in order,
+//! refreshing metadata, renumbering sequences when they broke.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use vltava_meta::LeaderHints;
+use vltava_net::{NetError, Purpose, Recovery};
+use vltava_wire::ErrorCode;
+use vltava_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use vltava_wire::messages::produce_response::PartitionProduceResponse;
+use vltava_wire::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+
+use crate::accumulator::ProducerBatch;
+use crate::config::Acks;
+use crate::error::ProduceError;
+use crate::idempotence::{ProducerIdentity, SequenceVerdict, Sequences};
+use crate::producer::Shared;
+use crate::record::TopicPartition;
+
+/// A Produce request on the wire and what it carries.
+struct Flight {
+    broker: String,
+    batches: Vec<ProducerBatch>,
+    result: Result<ProduceResponse, NetError>,
+}
+
+/// Why InitProducerId failed, and whether asking again may help.
+struct InitError {
+    error: ProduceError,
+    retriable: bool,
+}
+
+impl InitError {
+    fn retriable(error: ProduceError) -> Self {
+        Self {
+            error,
+            retriable: true,
+        }
+    }
+}
+
+fn response_message(code: ErrorCode) -> Option<String> {
+    Some(format!("InitProducerId: {}", code.description()))
+}
+
+/// The sender's state; lives in its task.
+pub(crate) struct Sender {
+    shared: Arc<Shared>,
+    sequences: Sequences,
+    in_flight: JoinSet<Flight>,
+    /// Produce requests on the wire, per broker address.
+    per_broker: HashMap<String, usize>,
+    /// When the producer id may be asked for again after a failure.
+    init_retry_at: Option<Instant>,
+    init_attempts: u32,
+}
+
+impl Sender {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let idempotent = shared.config.idempotence;
+        Self {
+            shared,
+            sequences: Sequences::new(idempotent),
+            in_flight: JoinSet::new(),
+            per_broker: HashMap::new(),
+            init_retry_at: None,
+            init_attempts: 0,
+        }
+    }
+
+    /// Runs until the producer closes and every record is settled.
+    pub(crate) async fn run(mut self) {
+        let mut snapshots = self.shared.meta.watch();
+        loop {
+            if self.shared.is_closing()
+                && self.shared.lock_acc().is_empty()
+                && self.in_flight.is_empty()
+            {
+                return;
+            }
+            if let Some(error) = self.shared.fatal() {
+                self.fail_everything(error);
+                if self.in_flight.is_empty() {
+                    return;
+                }
+            }
+            let now = Instant::now();
+            let mut wake_at = self.maintain_identity(now).await;
+            if let Some(at) = self.send_ready(Instant::now()) {
+                wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
+            }
+            let sleep = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(done) = self.in_flight.join_next() => {
+                    // A send task that panicked or was aborted took its
+                    // batches with it: their records see Closed.
+                    if let Ok(flight) = done {
+                        self.handle(flight);
+                    }
+                }
+                () = self.shared.wake.notified() => {}
+                _ = snapshots.changed() => {}
+                () = sleep => {}
+            }
+        }
+    }
+
+    /// Gets a producer id, or a bumped epoch after the sequences broke,
+    /// when idempotence is on. Returns when to try again after a failure.
+    async fn maintain_identity(&mut self, now: Instant) -> Option<Instant> {
+        if !self.sequences.enabled() {
+            return None;
+        }
+        let needed = self.sequences.identity().is_none() || self.sequences.reset_needed();
+        // A reset waits until nothing is on the wire: every answer for the
+        // old epoch must be in before sequences start over.
+        if !needed || self.sequences.in_flight() > 0 || !self.in_flight.is_empty() {
+            return None;
+        }
+        if let Some(at) = self.init_retry_at
+            && at > now
+        {
+            return Some(at);
+        }
+        let current = self.sequences.identity();
+        match self.init_producer_id(current).await {
+            Ok(identity) => {
+                self.init_attempts = 0;
+                self.init_retry_at = None;
+                self.sequences.reset(identity);
+                self.shared.lock_acc().unseal_all();
+                self.shared.stats_epoch(identity);
+                None
+            }
+            Err(InitError { error, retriable }) => {
+                if !retriable {
+                    self.shared.set_fatal(error);
+                    return None;
+                }
+                self.shared.note_retry(&error);
+                self.init_attempts += 1;
+                let wait = self
+                    .shared
+                    .config
+                    .backoff_for(self.init_attempts, self.shared.jitter());
+                let at = Instant::now() + wait;
+                self.init_retry_at = Some(at);
+                Some(at)
+            }
+        }
+    }
+
+    /// InitProducerId at any broker (the producer is not transactional):
+    /// a fresh id, or with `current`, the same id at the next epoch
+    /// (KIP-360). A broker that cannot bump the epoch (the id expired)
+    /// is asked for a fresh id instead.
+    async fn init_producer_id(
+        &self,
+        current: Option<ProducerIdentity>,
+    ) -> Result<ProducerIdentity, InitError> {
+        let snapshot = self.shared.meta.snapshot();
+        let pool = self.shared.meta.pool();
+        let broker = snapshot
+            .brokers()
+            .map(|b| b.address())
+            .min_by_key(|a| pool.backoff_remaining(a).unwrap_or_default());
+        let Some(broker) = broker else {
+            self.shared
+                .meta
+                .request_refresh(vltava_meta::RefreshReason::Explicit);
+            return Err(InitError::retriable(ProduceError::Blocked {
+                what: "a broker to ask for a producer id",
+                waited: Duration::ZERO,
+            }));
+        };
+        let mut asking = current;
+        loop {
+            let request = InitProducerIdRequest {
+                transactional_id: None,
+                transaction_timeout_ms: i32::MAX,
+                producer_id: asking.map_or(-1, |c| c.id),
+                producer_epoch: asking.map_or(-1, |c| c.epoch),
+                ..Default::default()
+            };
+            let response = match pool.send(&broker, Purpose::Control, request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    if error.recovery().refreshes_metadata() {
+                        self.shared.meta.report_transport_failure(&broker);
+                    }
+                    let retriable = error.is_retriable();
+                    return Err(InitError {
+                        error: error.into(),
+                        retriable,
+                    });
+                }
+            };
+            let code = ErrorCode::from(response.error_code);
+            if code.is_ok() {
+                return Ok(ProducerIdentity {
+                    id: response.producer_id,
+                    epoch: response.producer_epoch,
+                });
+            }
+            if asking.is_some()
+                && matches!(
+                    code,
+                    ErrorCode::INVALID_PRODUCER_EPOCH
+                        | ErrorCode::PRODUCER_FENCED
+                        | ErrorCode::UNKNOWN_PRODUCER_ID
+                        | ErrorCode::INVALID_PRODUCER_ID_MAPPING
+                )
+            {
+                asking = None;
+                continue;
+            }
+            let retriable = Recovery::of_code(code).is_some_and(Recovery::is_retriable);
+            let error = if retriable {
+                ProduceError::Broker {
+                    tp: TopicPartition::new("", -1),
+                    code,
+                    message: response_message(code),
+                }
+            } else {
+                ProduceError::Fenced(code)
+            };
+            return Err(InitError { error, retriable });
+        }
+    }
+
+    /// Sends every batch that is ready and whose leader has room; fails
+    /// batches past their delivery timeout. Returns the next instant at
+    /// which something becomes ready.
+    fn send_ready(&mut self, now: Instant) -> Option<Instant> {
+        let shared = self.shared.clone();
+        let snapshot = shared.meta.snapshot();
+        let config = &shared.config;
+        let (ready, mut next) = shared.lock_acc().ready(now);
+        // Per leader address, the batches to send, in partition order.
+        let mut requests: BTreeMap<String, Vec<ProducerBatch>> = BTreeMap::new();
+        let mut request_sizes: HashMap<String, usize> = HashMap::new();
+        let mut unknown_leader = false;
+        for tp in ready {
+            let leader = snapshot
+                .leader(&tp.topic, tp.partition)
+                .map(|l| l.broker.address());
+            let Some(leader) = leader else {
+                unknown_leader = true;
+                self.expire_front(&tp, now);
+                continue;
+            };
+            if self.per_broker.get(&leader).copied().unwrap_or(0) >= config.max_in_flight {
+                continue;
+            }
+            let is_retry = self.shared.lock_acc().front_is_retry(&tp);
+            if !self.sequences.may_send(&tp, is_retry, config.max_in_flight) {
+                continue;
+            }
+            let Some(mut batch) = self.shared.lock_acc().drain(&tp, now) else {
+                continue;
+            };
+            if batch.created + config.delivery_timeout <= now {
+                self.expire(batch, None);
+                continue;
+            }
+            let size = request_sizes.entry(leader.clone()).or_default();
+            let identity = self.sequences.identity().unwrap_or(ProducerIdentity::NONE);
+            if batch.sealed.is_none() {
+                let sequence = self.sequences.assign(&tp, batch.record_count());
+                if let Err(error) = batch.seal(identity.id, identity.epoch, sequence, false) {
+                    self.sequences.abandoned(&tp, sequence);
+                    self.shared
+                        .settle(batch, Err(ProduceError::InvalidRecord(error.to_string())));
+                    continue;
+                }
+            }
+            let bytes = batch.sealed.as_ref().map_or(0, |s| s.bytes.len());
+            if *size > 0 && *size + bytes > config.max_request_size {
+                // No room in this request: back in front, next round.
+                self.shared.lock_acc().reenqueue(batch, now);
+                next = Some(next.map_or(now, |n| n.min(now)));
+                continue;
+            }
+            *size += bytes;
+            self.sequences.sent(&tp);
+            requests.entry(leader).or_default().push(batch);
+        }
+        if unknown_leader {
+            self.shared
+                .meta
+                .request_refresh(vltava_meta::RefreshReason::Explicit);
+        }
+        for (broker, batches) in requests {
+            self.dispatch(broker, batches);
+        }
+        next
+    }
+
+    /// Fails the partition's first batch if its delivery timeout passed
+    /// while it waited for a leader.
+    fn expire_front(&mut self, tp: &TopicPartition, now: Instant) {
+        let timeout = self.shared.config.delivery_timeout;
+        let expired = self
+            .shared
+            .lock_acc()
+            .drain_if(tp, |b| b.created + timeout <= now);
+        if let Some(batch) = expired {
+            self.expire(batch, None);
+        }
+    }
+
+    fn expire(&mut self, batch: ProducerBatch, last: Option<ProduceError>) {
+        if let Some(sealed) = &batch.sealed {
+            self.sequences.abandoned(&batch.tp, sealed.base_sequence);
+        }
+        let error = ProduceError::DeliveryTimeout {
+            tp: batch.tp.clone(),
+            timeout: self.shared.config.delivery_timeout,
+            last: last.map(Arc::new),
+        };
+        self.shared.settle(batch, Err(error));
+    }
+
+    /// Puts one Produce request on the wire.
+    fn dispatch(&mut self, broker: String, mut batches: Vec<ProducerBatch>) {
+        let config = &self.shared.config;
+        let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
+        for batch in &mut batches {
+            batch.attempts += 1;
+            let records = batch.sealed.as_ref().map(|s| s.bytes.clone());
+            topics
+                .entry(batch.tp.topic.clone())
+                .or_default()
+                .push(PartitionProduceData {
+                    index: batch.tp.partition,
+                    records,
+                    ..Default::default()
+                });
+        }
+        let request = ProduceRequest {
+            transactional_id: None,
+            acks: config.acks.as_i16(),
+            timeout_ms: i32::try_from(config.connection.request_timeout.as_millis())
+                .unwrap_or(i32::MAX),
+            topic_data: topics
+                .into_iter()
+                .map(|(name, partition_data)| TopicProduceData {
+                    name,
+                    partition_data,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        *self.per_broker.entry(broker.clone()).or_default() += 1;
+        let pool = self.shared.meta.pool().clone();
+        let acks = config.acks;
+        self.in_flight.spawn(async move {
+            let result = if acks == Acks::None {
+                match pool.connection(&broker, Purpose::Produce).await {
+                    Ok(connection) => connection
+                        .send_unanswered(request)
+                        .await
+                        .map(|()| ProduceResponse::default()),
+                    Err(error) => Err(error),
+                }
+            } else {
+                pool.send(&broker, Purpose::Produce, request).await
+            };
+            Flight {
+                broker,
+                batches,
+                result,
+            }
+        });
+    }
+
+    /// Handles the answer to one Produce request.
+    fn handle(&mut self, flight: Flight) {
+        let Flight {
+            broker,
+            batches,
+            result,
+        } = flight;
+        if let Some(count) = self.per_broker.get_mut(&broker) {
+            *count = count.saturating_sub(1);
+        }
+        for batch in &batches {
+            self.sequences.returned(&batch.tp);
+        }
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                if error.recovery().refreshes_metadata() {
+                    self.shared.meta.report_transport_failure(&broker);
+                }
+                let retriable = error.is_retriable();
+                let error = ProduceError::from(error);
+                for batch in batches {
+                    if retriable {
+                        self.retry(batch, error.clone());
+                    } else {
+                        self.abandon(batch, error.clone());
+                    }
+                }
+                return;
+            }
+        };
+        if self.shared.config.acks == Acks::None {
+            for batch in batches {
+                self.shared.settle_acks0(batch);
+            }
+            return;
+        }
+        let hints = LeaderHints::from_produce_response(&response);
+        if !hints.is_empty() {
+            self.shared.meta.apply_leader_hints(&hints);
+        }
+        let mut answers: HashMap<(String, i32), PartitionProduceResponse> = HashMap::new();
+        for topic in response.responses {
+            for p in topic.partition_responses {
+                answers.insert((topic.name.clone(), p.index), p);
+            }
+        }
+        for batch in batches {
+            let key = (batch.tp.topic.clone(), batch.tp.partition);
+            let Some(answer) = answers.remove(&key) else {
+                // The broker left the partition out: treat as retriable.
+                let error = ProduceError::Broker {
+                    tp: batch.tp.clone(),
+                    code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                    message: Some("the response did not mention the partition".to_owned()),
+                };
+                self.retry(batch, error);
+                continue;
+            };
+            self.handle_partition(
+                batch,
+                ErrorCode::from(answer.error_code),
+                answer.base_offset,
+                answer.log_append_time_ms,
+                answer.error_message,
+            );
+        }
+    }
+
+    fn handle_partition(
+        &mut self,
+        batch: ProducerBatch,
+        code: ErrorCode,
+        base_offset: i64,
+        append_time: i64,
+        message: Option<String>,
+    ) {
+        let sequence = batch.sealed.as_ref().map_or(-1, |s| s.base_sequence);
+        let log_append_time = (append_time >= 0).then_some(append_time);
+        // A duplicate of a batch already written is a success (its offsets
+        // are unknown when the broker no longer remembers them).
+        if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
+            self.sequences.acknowledged(&batch.tp, sequence);
+            let offset = if code.is_ok() { base_offset } else { -1 };
+            self.shared.settle_written(batch, offset, log_append_time);
+            return;
+        }
+        let error = ProduceError::Broker {
+            tp: batch.tp.clone(),
+            code,
+            message,
+        };
+        if matches!(
+            code,
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID
+        ) {
+            match self.sequences.out_of_order(&batch.tp, sequence) {
+                SequenceVerdict::RetryInOrder => self.retry(batch, error),
+                // Not written; renumbered under the bumped epoch and sent
+                // again, so nothing is lost and nothing doubled.
+                SequenceVerdict::Reset => self.retry(batch, error),
+            }
+            return;
+        }
+        match Recovery::of_code(code) {
+            Some(Recovery::RefreshMetadata | Recovery::Unreachable) => {
+                self.shared
+                    .meta
+                    .report_error(&batch.tp.topic, batch.tp.partition, code);
+                self.retry(batch, error);
+            }
+            Some(class) if class.is_retriable() => self.retry(batch, error),
+            _ => self.abandon(batch, error),
+        }
+    }
+
+    /// Puts a batch back for another attempt after the backoff, or fails
+    /// it if that would pass its delivery timeout.
+    fn retry(&mut self, batch: ProducerBatch, error: ProduceError) {
+        let now = Instant::now();
+        let wait = self
+            .shared
+            .config
+            .backoff_for(batch.attempts, self.shared.jitter());
+        if batch.created + self.shared.config.delivery_timeout <= now + wait {
+            self.expire(batch, Some(error));
+            return;
+        }
+        self.shared.note_retry(&error);
+        self.shared.lock_acc().reenqueue(batch, now + wait);
+    }
+
+    /// Fails a batch for good.
+    fn abandon(&mut self, batch: ProducerBatch, error: ProduceError) {
+        if let Some(sealed) = &batch.sealed {
+            self.sequences.abandoned(&batch.tp, sealed.base_sequence);
+        }
+        self.shared.settle(batch, Err(error));
+    }
+
+    /// After a fatal error: every waiting batch fails with it.
+    fn fail_everything(&mut self, error: ProduceError) {
+        let batches = self.shared.lock_acc().drain_all();
+        for batch in batches {
+            self.shared.settle(batch, Err(error.clone()));
+        }
+    }
+}
