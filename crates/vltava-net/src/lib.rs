@@ -35,9 +35,15 @@ mod config;
 mod connection;
 mod error;
 mod frame;
+mod sasl;
+#[cfg(feature = "tls")]
+mod tls;
 mod versions;
 
 pub use config::ConnectionConfig;
 pub use connection::Connection;
 pub use error::{DisconnectReason, NetError};
+pub use sasl::{OAuthBearerToken, Sasl, SaslSession, TokenError};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigError};
 pub use versions::{ApiVersions, client_range};
