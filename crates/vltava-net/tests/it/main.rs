@@ -5,6 +5,7 @@
 mod faults;
 mod handshake;
 mod pipelining;
+mod security;
 
 use vltava_net::{Connection, ConnectionConfig};
 use vltava_testkit::Cluster;
