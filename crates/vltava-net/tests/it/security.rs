@@ -5,8 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use vltava_net::{Connection, ConnectionConfig, NetError, OAuthBearerToken, Sasl, TlsConfig};
-use vltava_testkit::security::untrusted_ca_pem;
+use vltava_net::{Connection, ConnectionConfig, NetError, OAuthBearerToken, Sasl};
 use vltava_testkit::{Cluster, Listener, SASL_PASSWORD, SASL_USERNAME};
 use vltava_wire::messages::MetadataRequest;
 
@@ -46,59 +45,6 @@ async fn metadata_through(cluster: &Cluster, connection: &Connection, listener: 
             .unwrap();
         assert_eq!(broker.port, i32::from(expected.port()), "{listener}");
     }
-}
-
-fn trusting_the_test_ca(cluster: &Cluster) -> TlsConfig {
-    let pem = cluster.ca_pem().unwrap_or_else(|e| panic!("{e}"));
-    TlsConfig::from_ca_pem(pem).unwrap_or_else(|e| panic!("{e}"))
-}
-
-#[tokio::test]
-async fn ssl_trusting_the_test_ca_serves_metadata() {
-    let cluster = shared_cluster();
-    let broker = first_on(&cluster, Listener::Ssl);
-    let connection = connect(
-        &broker,
-        ConnectionConfig::new().tls(trusting_the_test_ca(&cluster)),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(connection.sasl_session().is_none());
-    assert!(connection.api_versions().len() > 40);
-    metadata_through(&cluster, &connection, Listener::Ssl).await;
-}
-
-#[tokio::test]
-async fn ssl_with_an_untrusted_ca_fails_with_a_non_retriable_tls_error() {
-    let cluster = shared_cluster();
-    let broker = first_on(&cluster, Listener::Ssl);
-    let untrusted = TlsConfig::from_ca_pem(untrusted_ca_pem().unwrap()).unwrap();
-    let error = connect(&broker, ConnectionConfig::new().tls(untrusted))
-        .await
-        .unwrap_err();
-    eprintln!("{error}");
-    assert!(matches!(error, NetError::Tls { .. }), "{error:?}");
-    assert!(!error.is_retriable(), "{error}");
-    assert_eq!(error.broker(), Some(broker.as_str()));
-    let shown = error.to_string();
-    assert!(shown.contains("certificate"), "{shown}");
-}
-
-#[tokio::test]
-async fn tls_to_a_plaintext_listener_fails_without_hanging() {
-    let cluster = shared_cluster();
-    let broker = first_on(&cluster, Listener::Plaintext);
-    let config = ConnectionConfig::new()
-        .tls(trusting_the_test_ca(&cluster))
-        .dial_timeout(Duration::from_secs(5));
-    let error = connect(&broker, config).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            NetError::Tls { .. } | NetError::DialTimeout { .. } | NetError::Disconnected { .. }
-        ),
-        "{error:?}"
-    );
 }
 
 /// Connects to the SASL_PLAINTEXT listener with `sasl`, checks the session
@@ -246,4 +192,70 @@ async fn sasl_on_the_plaintext_listener_is_a_clear_error() {
         "{error:?}"
     );
     assert!(!error.is_retriable());
+}
+
+/// TLS to the `SSL` listener (feature `tls`).
+#[cfg(feature = "tls")]
+mod tls {
+    use std::time::Duration;
+
+    use vltava_net::{ConnectionConfig, NetError, TlsConfig};
+    use vltava_testkit::security::untrusted_ca_pem;
+    use vltava_testkit::{Cluster, Listener};
+
+    use super::{connect, first_on, metadata_through};
+    use crate::shared_cluster;
+
+    fn trusting_the_test_ca(cluster: &Cluster) -> TlsConfig {
+        let pem = cluster.ca_pem().unwrap_or_else(|e| panic!("{e}"));
+        TlsConfig::from_ca_pem(pem).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn ssl_trusting_the_test_ca_serves_metadata() {
+        let cluster = shared_cluster();
+        let broker = first_on(&cluster, Listener::Ssl);
+        let connection = connect(
+            &broker,
+            ConnectionConfig::new().tls(trusting_the_test_ca(&cluster)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(connection.sasl_session().is_none());
+        assert!(connection.api_versions().len() > 40);
+        metadata_through(&cluster, &connection, Listener::Ssl).await;
+    }
+
+    #[tokio::test]
+    async fn ssl_with_an_untrusted_ca_fails_with_a_non_retriable_tls_error() {
+        let cluster = shared_cluster();
+        let broker = first_on(&cluster, Listener::Ssl);
+        let untrusted = TlsConfig::from_ca_pem(untrusted_ca_pem().unwrap()).unwrap();
+        let error = connect(&broker, ConnectionConfig::new().tls(untrusted))
+            .await
+            .unwrap_err();
+        eprintln!("{error}");
+        assert!(matches!(error, NetError::Tls { .. }), "{error:?}");
+        assert!(!error.is_retriable(), "{error}");
+        assert_eq!(error.broker(), Some(broker.as_str()));
+        let shown = error.to_string();
+        assert!(shown.contains("certificate"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn tls_to_a_plaintext_listener_fails_without_hanging() {
+        let cluster = shared_cluster();
+        let broker = first_on(&cluster, Listener::Plaintext);
+        let config = ConnectionConfig::new()
+            .tls(trusting_the_test_ca(&cluster))
+            .dial_timeout(Duration::from_secs(5));
+        let error = connect(&broker, config).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                NetError::Tls { .. } | NetError::DialTimeout { .. } | NetError::Disconnected { .. }
+            ),
+            "{error:?}"
+        );
+    }
 }
