@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use vltava_testkit::{CLUSTER_DIR_ENV, Cluster, ClusterConfig, NodeState};
+use vltava_testkit::{CLUSTER_DIR_ENV, Cluster, ClusterConfig, Listener, NodeState};
 
 use crate::flags::Flags;
 
@@ -65,6 +65,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 cluster.dir().display()
             );
             println!("bootstrap {}", cluster.bootstrap());
+            for listener in [Listener::SaslPlaintext, Listener::Ssl] {
+                if let Ok(bootstrap) = cluster.bootstrap_for(listener) {
+                    println!("{listener} {bootstrap}");
+                }
+            }
+            println!("ca {}", cluster.ca_pem_path().display());
             for node in cluster.status() {
                 println!(
                     "node {}  {:<8} pid {:<8} {}  {}",

@@ -1,8 +1,13 @@
-//! [`ConnectionConfig`]: client id, limits and timeouts of one connection.
+//! [`ConnectionConfig`]: client id, limits, timeouts and security of one connection.
 
 use std::time::Duration;
 
-/// How a [`Connection`](crate::Connection) identifies itself and what it allows.
+use crate::sasl::Sasl;
+#[cfg(feature = "tls")]
+use crate::tls::TlsConfig;
+
+/// How a [`Connection`](crate::Connection) identifies itself, what it
+/// allows and how it secures itself (TLS, SASL).
 ///
 /// ```
 /// use std::time::Duration;
@@ -28,12 +33,21 @@ pub struct ConnectionConfig {
     pub max_frame_size: usize,
     /// How long a request may wait for its response.
     pub request_timeout: Duration,
-    /// How long opening the TCP connection may take.
+    /// How long opening the connection may take: the TCP dial, and the TLS
+    /// handshake when there is one (each gets the whole timeout).
     pub dial_timeout: Duration,
     /// How many requests may wait for their responses at once; more wait
     /// for a free slot (within their request timeout). Bounds the memory a
     /// slow broker can make a connection hold.
     pub max_in_flight: usize,
+    /// TLS, when set: the stream is encrypted from the first byte (Kafka's
+    /// `SSL` and `SASL_SSL` listeners). `None`: plaintext.
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsConfig>,
+    /// SASL authentication, when set: run on every new connection right
+    /// after the ApiVersions handshake, before the connection is handed out
+    /// (Kafka's `SASL_PLAINTEXT` and `SASL_SSL` listeners).
+    pub sasl: Option<Sasl>,
 }
 
 impl ConnectionConfig {
@@ -49,6 +63,9 @@ impl ConnectionConfig {
             request_timeout: Duration::from_secs(30),
             dial_timeout: Duration::from_secs(10),
             max_in_flight: 64,
+            #[cfg(feature = "tls")]
+            tls: None,
+            sasl: None,
         }
     }
 
@@ -70,7 +87,7 @@ impl ConnectionConfig {
         self
     }
 
-    /// Sets how long opening the TCP connection may take.
+    /// Sets how long opening the connection (TCP, then TLS) may take.
     pub fn dial_timeout(mut self, timeout: Duration) -> Self {
         self.dial_timeout = timeout;
         self
@@ -79,6 +96,20 @@ impl ConnectionConfig {
     /// Sets how many requests may be in flight at once (at least 1).
     pub fn max_in_flight(mut self, requests: usize) -> Self {
         self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// Speaks TLS (`SSL` or, with [`ConnectionConfig::sasl`], `SASL_SSL`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Authenticates with SASL (`SASL_PLAINTEXT` or, with
+    /// [`ConnectionConfig::tls`], `SASL_SSL`).
+    pub fn sasl(mut self, sasl: Sasl) -> Self {
+        self.sasl = Some(sasl);
         self
     }
 }

@@ -28,6 +28,7 @@ use vltava_wire::{ApiKey, DecodeError, ErrorCode, Request, Response, VersionRang
 use crate::config::ConnectionConfig;
 use crate::error::{DisconnectReason, NetError};
 use crate::frame::{self, FrameError};
+use crate::sasl::SaslSession;
 use crate::versions::{ApiVersions, client_range};
 
 /// A connection to one broker: pipelined requests over one TCP stream, with
@@ -46,6 +47,7 @@ pub struct Connection {
     config: ConnectionConfig,
     versions: ApiVersions,
     handshake_version: i16,
+    sasl_session: Option<SaslSession>,
     /// One permit per request that may be in flight.
     permits: Arc<Semaphore>,
 }
@@ -80,8 +82,10 @@ struct InFlight {
 
 impl Connection {
     /// Opens a TCP connection to `broker` (`host:port`) within the dial
-    /// timeout, then runs the ApiVersions handshake (see
-    /// [`Connection::api_versions`]).
+    /// timeout, runs the TLS handshake if [`ConnectionConfig::tls`] is set,
+    /// then the ApiVersions handshake (see [`Connection::api_versions`]),
+    /// then SASL authentication if [`ConnectionConfig::sasl`] is set (see
+    /// [`Connection::sasl_session`]).
     pub async fn connect(broker: &str, config: ConnectionConfig) -> Result<Self, NetError> {
         let dial = tokio::time::timeout(config.dial_timeout, TcpStream::connect(broker));
         let stream = match dial.await {
@@ -105,12 +109,18 @@ impl Connection {
             broker: broker.to_owned(),
             source,
         })?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            let stream = crate::tls::handshake(tls, broker, stream, config.dial_timeout).await?;
+            let (reader, writer) = tokio::io::split(stream);
+            return Self::over(broker.to_owned(), reader, writer, config).await;
+        }
         let (reader, writer) = stream.into_split();
         Self::over(broker.to_owned(), reader, writer, config).await
     }
 
     /// Runs a connection over any byte stream (the tests use in-memory
-    /// pipes), starting with the ApiVersions handshake.
+    /// pipes), starting with the ApiVersions handshake and SASL.
     pub(crate) async fn over<R, W>(
         broker: String,
         reader: R,
@@ -141,10 +151,12 @@ impl Connection {
             outgoing,
             versions: ApiVersions::default(),
             handshake_version: 0,
+            sasl_session: None,
             permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config,
         };
         connection.handshake().await?;
+        connection.authenticate().await?;
         Ok(connection)
     }
 
@@ -156,6 +168,11 @@ impl Connection {
     /// The API versions the broker announced in the handshake.
     pub fn api_versions(&self) -> &ApiVersions {
         &self.versions
+    }
+
+    /// What SASL authentication left, when the connection authenticated.
+    pub fn sasl_session(&self) -> Option<&SaslSession> {
+        self.sasl_session.as_ref()
     }
 
     /// The ApiVersions version the handshake succeeded at (lower than the
@@ -397,6 +414,15 @@ impl Connection {
             self.handshake_version = version;
             return Ok(());
         }
+    }
+
+    /// SASL authentication, when configured ([`crate::sasl`]). Runs before
+    /// the connection is handed out, so nothing else is sent until it ends.
+    async fn authenticate(&mut self) -> Result<(), NetError> {
+        if let Some(sasl) = self.config.sasl.clone() {
+            self.sasl_session = Some(crate::sasl::authenticate(self, &sasl).await?);
+        }
+        Ok(())
     }
 }
 

@@ -108,6 +108,50 @@ pub enum NetError {
         /// The broker's error code.
         code: ErrorCode,
     },
+    /// The TLS handshake failed. Retriable only when it failed on I/O (the
+    /// connection dropped or was reset half-way); a certificate the client
+    /// does not trust, a certificate that does not name the broker, a
+    /// broker host that is no valid server name, or no protocol version
+    /// both sides speak is not, since a new connection would fail the same
+    /// way. The source is an `io::Error` whose inner error, when rustls
+    /// refused the handshake, is a `rustls::Error`.
+    #[error("TLS handshake with {broker} failed: {source}")]
+    Tls {
+        /// The broker's address.
+        broker: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// SASL authentication failed: the broker refused the credentials (its
+    /// own message says why), the broker's answers were malformed or did
+    /// not prove that it knows the credentials (SCRAM's server signature),
+    /// or the client could not build its message (an OAUTHBEARER token
+    /// callback that failed). Never retriable: the same credentials would
+    /// fail the same way, and retrying could lock the account.
+    #[error("SASL {mechanism} authentication with {broker} failed: {message}")]
+    Authentication {
+        /// The broker's address.
+        broker: String,
+        /// The SASL mechanism, as Kafka names it (`SCRAM-SHA-256`, ...).
+        mechanism: String,
+        /// What went wrong: the broker's error message when it sent one.
+        message: String,
+    },
+    /// The broker does not enable the SASL mechanism asked for on this
+    /// listener. Not retriable.
+    #[error(
+        "{broker} does not enable SASL mechanism {mechanism} on this listener; it enables: {}",
+        if enabled.is_empty() { "none".to_owned() } else { enabled.join(", ") }
+    )]
+    SaslMechanismNotEnabled {
+        /// The broker's address.
+        broker: String,
+        /// The mechanism asked for.
+        mechanism: String,
+        /// The mechanisms the broker enables, as it listed them.
+        enabled: Vec<String>,
+    },
     /// An encoded request does not fit in a Kafka frame (2 GiB).
     #[error("{api_key} request to {broker} is {size} bytes, too large for a Kafka frame")]
     RequestTooLarge {
@@ -139,8 +183,10 @@ impl NetError {
     /// on a new one to the same broker: dial failures, disconnects, timeouts
     /// and handshake errors the broker marks retriable.
     ///
-    /// Codec errors, unsupported versions and oversized frames are not: the
-    /// same request would fail the same way.
+    /// Codec errors, unsupported versions, oversized frames, failed
+    /// authentication and TLS certificate or protocol errors are not: the
+    /// same request would fail the same way. A TLS handshake that failed on
+    /// I/O is.
     pub fn is_retriable(&self) -> bool {
         self.recovery().is_retriable()
     }
@@ -162,6 +208,9 @@ impl NetError {
             | Self::UnsupportedApi { broker, .. }
             | Self::UnsupportedVersion { broker, .. }
             | Self::Handshake { broker, .. }
+            | Self::Tls { broker, .. }
+            | Self::Authentication { broker, .. }
+            | Self::SaslMechanismNotEnabled { broker, .. }
             | Self::RequestTooLarge { broker, .. } => Some(broker),
             Self::InvalidRequest { .. } | Self::Encode(_) | Self::Decode(_) => None,
         }

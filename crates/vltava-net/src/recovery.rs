@@ -8,6 +8,8 @@
 //! group-membership codes, which Java handles case by case in its consumer
 //! coordinator, get classes of their own here.
 
+use std::io;
+
 use vltava_wire::ErrorCode;
 
 use crate::error::NetError;
@@ -80,6 +82,18 @@ impl Recovery {
             // The handshake is answered by the broker itself; its code says
             // the rest (e.g. a retriable one while it starts up).
             NetError::Handshake { code, .. } => Self::of_code(*code).unwrap_or(Self::Fatal),
+            // rustls's refusals (certificates, names, protocol) reach us as
+            // `InvalidData`, a bad server name as `InvalidInput`; anything
+            // else is the socket failing mid-handshake.
+            NetError::Tls { source, .. } => match source.kind() {
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => Self::Fatal,
+                _ => Self::Unreachable,
+            },
+            // The same credentials fail the same way; retrying could lock
+            // the account.
+            NetError::Authentication { .. } | NetError::SaslMechanismNotEnabled { .. } => {
+                Self::Fatal
+            }
             NetError::FrameTooLarge { .. }
             | NetError::UnsupportedApi { .. }
             | NetError::UnsupportedVersion { .. }
@@ -103,7 +117,6 @@ impl Recovery {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
     use std::time::Duration;
 
     use vltava_wire::ApiKey;
@@ -253,6 +266,27 @@ mod tests {
         };
         assert_eq!(Recovery::of_net(&fatal), Recovery::Fatal);
         assert!(!fatal.is_retriable());
+    }
+
+    #[test]
+    fn security_failures_are_fatal_but_a_broken_tls_socket_is_not() {
+        let refused = NetError::Authentication {
+            broker: BROKER.into(),
+            mechanism: "SCRAM-SHA-512".into(),
+            message: "Authentication failed".into(),
+        };
+        assert_eq!(Recovery::of_net(&refused), Recovery::Fatal);
+        let certificate = NetError::Tls {
+            broker: BROKER.into(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "unknown issuer"),
+        };
+        assert_eq!(Recovery::of_net(&certificate), Recovery::Fatal);
+        let reset = NetError::Tls {
+            broker: BROKER.into(),
+            source: io::Error::from(io::ErrorKind::ConnectionReset),
+        };
+        assert_eq!(Recovery::of_net(&reset), Recovery::Unreachable);
+        assert!(reset.is_retriable() && !certificate.is_retriable() && !refused.is_retriable());
     }
 
     #[test]

@@ -12,11 +12,16 @@ use crate::dist::{self, Distribution};
 use crate::error::{Error, IoContext, Result};
 use crate::probe::{self, MetadataInfo};
 use crate::process::{self, Liveness};
+use crate::security::{self, Listener};
 
 /// The environment variable through which tests find the running cluster's folder.
 pub const CLUSTER_DIR_ENV: &str = "VLTAVA_CLUSTER_DIR";
 
 const STATE_FILE: &str = "cluster.json";
+/// The CA certificate that clients of the `SSL` listener trust.
+const CA_FILE: &str = "ca.pem";
+/// The brokers' PEM keystore: private key and certificate chain.
+const KEYSTORE_FILE: &str = "broker-keystore.pem";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(200);
 /// How long a clean stop (SIGTERM) may take before it is reported as failed.
@@ -87,6 +92,13 @@ struct NodeSpec {
     id: u32,
     broker_port: u16,
     controller_port: u16,
+    /// The `SASL_PLAINTEXT` listener; absent in a cluster started before
+    /// the testkit had one.
+    #[serde(default)]
+    sasl_port: Option<u16>,
+    /// The `SSL` listener; absent likewise.
+    #[serde(default)]
+    ssl_port: Option<u16>,
 }
 
 /// Whether a node's process runs.
@@ -167,12 +179,16 @@ impl Cluster {
             .canonicalize()
             .context(|| format!("resolving {}", config.dir.display()))?;
 
-        let ports = free_ports(2 * config.nodes as usize)?;
-        let nodes: Vec<NodeSpec> = (0..config.nodes)
-            .map(|i| NodeSpec {
-                id: i + 1,
-                broker_port: ports[2 * i as usize],
-                controller_port: ports[2 * i as usize + 1],
+        let ports = free_ports(4 * config.nodes as usize)?;
+        let nodes: Vec<NodeSpec> = ports
+            .chunks_exact(4)
+            .zip(1..)
+            .map(|(ports, id)| NodeSpec {
+                id,
+                broker_port: ports[0],
+                controller_port: ports[1],
+                sasl_port: Some(ports[2]),
+                ssl_port: Some(ports[3]),
             })
             .collect();
         let state = State {
@@ -187,6 +203,14 @@ impl Cluster {
             dist,
             ready_timeout: config.ready_timeout,
         };
+        let certificates = security::certificates()?;
+        for (file, pem) in [
+            (CA_FILE, &certificates.ca),
+            (KEYSTORE_FILE, &certificates.keystore),
+        ] {
+            let path = cluster.dir.join(file);
+            std::fs::write(&path, pem).context(|| format!("writing {}", path.display()))?;
+        }
         cluster.write_configs(&config.broker_overrides)?;
         cluster.format_storage()?;
         let json = serde_json::to_string_pretty(&cluster.state).expect("state serialises");
@@ -275,7 +299,50 @@ impl Cluster {
             .join(",")
     }
 
-    /// A node's broker listener.
+    /// The bootstrap string of one kind of client listener: every node's,
+    /// comma-separated. `Listener::Plaintext` gives [`Cluster::bootstrap`].
+    ///
+    /// Fails for a security listener of a cluster started by an older
+    /// testkit, which had none.
+    pub fn bootstrap_for(&self, listener: Listener) -> Result<String> {
+        let addrs = self
+            .node_ids()
+            .into_iter()
+            .map(|node| self.listener_addr(node, listener).map(|a| a.to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(addrs.join(","))
+    }
+
+    /// A node's client listener of one kind.
+    pub fn listener_addr(&self, node: u32, listener: Listener) -> Result<SocketAddr> {
+        let spec = self.spec(node)?;
+        let port = match listener {
+            Listener::Plaintext => Some(spec.broker_port),
+            Listener::SaslPlaintext => spec.sasl_port,
+            Listener::Ssl => spec.ssl_port,
+        };
+        let port = port.ok_or_else(|| {
+            Error::Usage(format!(
+                "the cluster in {} has no {listener} listener (started by an older testkit);                  restart it with `cargo xtask cluster down` and `up`",
+                self.dir.display()
+            ))
+        })?;
+        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// The PEM of the CA that signed the brokers' certificate (served on
+    /// the `SSL` listener): what a TLS client of this cluster trusts.
+    pub fn ca_pem(&self) -> Result<String> {
+        let path = self.ca_pem_path();
+        std::fs::read_to_string(&path).context(|| format!("reading {}", path.display()))
+    }
+
+    /// Where [`Cluster::ca_pem`] is read from, for tools that want a file.
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.join(CA_FILE)
+    }
+
+    /// A node's broker listener (`PLAINTEXT`).
     pub fn broker_addr(&self, node: u32) -> Result<SocketAddr> {
         Ok(SocketAddr::from((
             [127, 0, 0, 1],
@@ -726,12 +793,24 @@ impl Cluster {
             .map(|s| format!("{}@127.0.0.1:{}", s.id, s.controller_port))
             .collect::<Vec<_>>()
             .join(",");
+        let keystore = self.dir.join(KEYSTORE_FILE).display().to_string();
         let rf = n.min(3).to_string();
         let min_isr = n.min(2).to_string();
         for spec in &self.state.nodes {
             let node_dir = self.node_dir(spec.id);
             std::fs::create_dir_all(node_dir.join("data"))
                 .context(|| format!("creating {}", node_dir.display()))?;
+            // Clients: PLAINTEXT, SASL_PLAINTEXT and SSL. Brokers and
+            // controllers talk among themselves over plaintext listeners.
+            let client_listeners = [
+                (Listener::Plaintext, Some(spec.broker_port)),
+                (Listener::SaslPlaintext, spec.sasl_port),
+                (Listener::Ssl, spec.ssl_port),
+            ]
+            .into_iter()
+            .filter_map(|(listener, port)| Some(format!("{listener}://127.0.0.1:{}", port?)))
+            .collect::<Vec<_>>()
+            .join(",");
             let mut settings: Vec<(String, String)> = vec![
                 ("process.roles", "broker,controller".to_owned()),
                 ("node.id", spec.id.to_string()),
@@ -739,17 +818,15 @@ impl Cluster {
                 (
                     "listeners",
                     format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                        spec.broker_port, spec.controller_port
+                        "{client_listeners},CONTROLLER://127.0.0.1:{}",
+                        spec.controller_port
                     ),
                 ),
-                (
-                    "advertised.listeners",
-                    format!("PLAINTEXT://127.0.0.1:{}", spec.broker_port),
-                ),
+                ("advertised.listeners", client_listeners),
                 (
                     "listener.security.protocol.map",
-                    "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+                    "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+                        .to_owned(),
                 ),
                 ("controller.listener.names", "CONTROLLER".to_owned()),
                 ("inter.broker.listener.name", "PLAINTEXT".to_owned()),
@@ -784,6 +861,7 @@ impl Cluster {
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
+            .chain(security::broker_settings(&keystore))
             .collect();
             for (key, value) in overrides {
                 match settings.iter_mut().find(|(k, _)| k == key) {
@@ -824,6 +902,8 @@ impl Cluster {
                             // `=` form: a cluster id may start with `-`.
                             .arg(format!("--cluster-id={}", self.state.cluster_id))
                             .arg(format!("--config={}", config.display()))
+                            // The SCRAM users of the SASL_PLAINTEXT listener.
+                            .args(security::scram_format_args())
                             .output()
                             .context(|| "running kafka.tools.StorageTool".into())?;
                         if output.status.success() {

@@ -23,6 +23,11 @@
 //! own, so that `vltava-wire`'s own tests can use the testkit without a
 //! dependency cycle and without trusting the code they test.
 //!
+//! Beside `PLAINTEXT`, every node has `SASL_PLAINTEXT` and `SSL` client
+//! listeners ([`security`]): [`Cluster::bootstrap_for`] names them,
+//! [`Cluster::ca_pem`] is the CA to trust, and [`SASL_USERNAME`] /
+//! [`SASL_PASSWORD`] the credentials the SASL mechanisms accept.
+//!
 //! Integration tests find the cluster through the `VLTAVA_CLUSTER_DIR`
 //! environment variable, which `cargo xtask test` sets. Without it,
 //! [`Cluster::from_env`] fails with a message that says how to start one;
@@ -33,8 +38,10 @@ mod dist;
 mod error;
 mod probe;
 mod process;
+pub mod security;
 
 pub use cluster::{CLUSTER_DIR_ENV, Cluster, ClusterConfig, NodeState, NodeStatus};
 pub use dist::{COMPAT_KAFKA_VERSION, DEFAULT_KAFKA_VERSION, Distribution};
 pub use error::{Error, Result};
 pub use probe::{BrokerInfo, MetadataInfo, PartitionInfo, TopicInfo};
+pub use security::{Listener, SASL_MECHANISMS, SASL_PASSWORD, SASL_USERNAME};

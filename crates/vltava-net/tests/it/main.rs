@@ -7,6 +7,7 @@ mod faults;
 mod handshake;
 mod pipelining;
 mod pool;
+mod security;
 
 use vltava_net::{Connection, ConnectionConfig};
 use vltava_testkit::Cluster;

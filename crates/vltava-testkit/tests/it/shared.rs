@@ -1,6 +1,9 @@
 //! What tests ask of the shared cluster that `cargo xtask test` runs.
 
-use vltava_testkit::{Cluster, Distribution};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use vltava_testkit::{Cluster, Distribution, Listener};
 
 fn cluster() -> Cluster {
     Cluster::from_env().unwrap_or_else(|e| panic!("{e}"))
@@ -85,4 +88,26 @@ fn kafkas_own_tools_run_against_the_cluster() {
         )
         .unwrap();
     assert!(listed.lines().any(|l| l.trim() == topic), "{listed}");
+}
+
+#[test]
+fn the_shared_cluster_has_sasl_and_ssl_listeners_and_a_ca() {
+    let cluster = cluster();
+    let plaintext = cluster.bootstrap_for(Listener::Plaintext).unwrap();
+    assert_eq!(plaintext, cluster.bootstrap());
+    let mut seen = std::collections::HashSet::new();
+    for listener in [Listener::Plaintext, Listener::SaslPlaintext, Listener::Ssl] {
+        for node in cluster.node_ids() {
+            let addr = cluster.listener_addr(node, listener).unwrap();
+            assert!(addr.ip().is_loopback(), "{addr}");
+            assert!(seen.insert(addr), "{listener} of node {node} reuses {addr}");
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("{listener} of node {node} at {addr}: {e}"));
+        }
+        let bootstrap = cluster.bootstrap_for(listener).unwrap();
+        assert_eq!(bootstrap.split(',').count(), cluster.node_ids().len());
+    }
+    let ca = cluster.ca_pem().unwrap();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert!(cluster.ca_pem_path().starts_with(cluster.dir()));
 }
