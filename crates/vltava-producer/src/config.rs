@@ -83,6 +83,12 @@ pub struct ProducerConfig {
     /// The largest Produce request (`max.request.size`, 1 MiB); a single
     /// record larger than this is refused.
     pub max_request_size: usize,
+    /// The transactional id (`transactional.id`, none): set, the producer
+    /// is transactional (and idempotent); see `Producer::init_transactions`.
+    pub transactional_id: Option<String>,
+    /// How long the coordinator lets a transaction stay open before it
+    /// aborts it (`transaction.timeout.ms`, 60 s).
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerConfig {
@@ -102,6 +108,8 @@ impl ProducerConfig {
             retry_backoff_max: Duration::from_secs(1),
             max_in_flight: 5,
             max_request_size: 1024 * 1024,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 
@@ -177,6 +185,20 @@ impl ProducerConfig {
         self
     }
 
+    /// Makes the producer transactional, with `id` as its transactional id
+    /// (turns idempotence on).
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.transactional_id = Some(id.into());
+        self.idempotence = true;
+        self
+    }
+
+    /// Sets the transaction timeout.
+    pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = timeout;
+        self
+    }
+
     /// Sets the largest request.
     pub fn max_request_size(mut self, bytes: usize) -> Self {
         self.max_request_size = bytes.max(1);
@@ -198,6 +220,9 @@ impl ProducerConfig {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.idempotence && self.acks != Acks::All {
             return Err("idempotence needs acks = all".to_owned());
+        }
+        if self.transactional_id.is_some() && !self.idempotence {
+            return Err("a transactional producer is idempotent".to_owned());
         }
         if self.idempotence && self.max_in_flight > 5 {
             return Err("idempotence keeps order with at most 5 requests in flight".to_owned());

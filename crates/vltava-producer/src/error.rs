@@ -65,6 +65,22 @@ pub enum ProduceError {
     /// producer id was fenced: this producer can no longer send.
     #[error("the producer was fenced: {0}")]
     Fenced(ErrorCode),
+    /// The transaction coordinator refused a transactional step.
+    #[error("{operation} failed: {code}")]
+    Transaction {
+        /// The coordinator's error code.
+        code: ErrorCode,
+        /// The request that failed (`AddPartitionsToTxn`, `EndTxn`, ...).
+        operation: &'static str,
+    },
+    /// A call that does not fit the producer's state (e.g. a transactional
+    /// call on a producer without a transactional id, or `send` outside a
+    /// transaction).
+    #[error("invalid producer state: {0}")]
+    InvalidState(&'static str),
+    /// The record's transaction was aborted before it was sent.
+    #[error("the transaction was aborted before the record was sent")]
+    Aborted,
     /// The producer was closed before the record was sent.
     #[error("the producer is closed")]
     Closed,
@@ -83,6 +99,9 @@ impl ProduceError {
             | Self::RecordTooLarge { .. }
             | Self::Broker { .. }
             | Self::Fenced(_)
+            | Self::Transaction { .. }
+            | Self::InvalidState(_)
+            | Self::Aborted
             | Self::Closed => false,
         }
     }

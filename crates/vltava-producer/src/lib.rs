@@ -15,8 +15,11 @@
 //! pool's produce connections, and handles the answers; `idempotence.rs`
 //! keeps the sequences and says when they must start over.
 //!
-//! What it does not do: no consuming, no group membership, and no
-//! transactions yet.
+//! Transactions (`txn.rs`): with a `transactional_id`, records and
+//! consumed offsets are committed or aborted together, and a newer
+//! producer with the same id fences this one.
+//!
+//! What it does not do: no consuming, no group membership.
 
 mod accumulator;
 mod config;
@@ -26,8 +29,10 @@ pub mod partitioner;
 mod producer;
 mod record;
 mod sender;
+mod txn;
 
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
 pub use producer::{Delivery, Producer, ProducerStats};
 pub use record::{ProducerRecord, RecordMetadata, TopicPartition};
+pub use txn::ConsumerGroupMetadata;

@@ -20,10 +20,11 @@ use vltava_wire::records::RecordHeader;
 use crate::accumulator::{Accumulator, Append, BatchConfig, ProducerBatch, record_size_estimate};
 use crate::config::ProducerConfig;
 use crate::error::ProduceError;
-use crate::idempotence::ProducerIdentity;
+use crate::idempotence::{ProducerIdentity, Sequences};
 use crate::partitioner::{StickyPartitioner, partition_for_key};
 use crate::record::{ProducerRecord, RecordMetadata, TopicPartition};
 use crate::sender::Sender;
+use crate::txn::{Phase, TxnCell};
 
 /// Sends records to Kafka: batched per partition, compressed, retried in
 /// order, idempotent by default. Cheap to clone; clones share one sender.
@@ -65,6 +66,7 @@ pub(crate) struct Shared {
     pub(crate) config: ProducerConfig,
     pub(crate) meta: MetadataClient,
     acc: Mutex<Accumulator>,
+    sequences: Mutex<Sequences>,
     memory: Arc<Semaphore>,
     pub(crate) wake: Notify,
     sticky: Mutex<HashMap<String, StickyPartitioner>>,
@@ -74,6 +76,8 @@ pub(crate) struct Shared {
     fatal: Mutex<Option<ProduceError>>,
     jitter: AtomicU64,
     stats: Mutex<ProducerStats>,
+    /// Set for a transactional producer.
+    pub(crate) txn: Option<TxnCell>,
 }
 
 /// Counters of what the producer did, for tests and monitoring.
@@ -129,10 +133,13 @@ impl Producer {
             compression: config.compression,
         });
         let (outstanding, _) = watch::channel(0);
+        let sequences = Mutex::new(Sequences::new(config.idempotence));
+        let txn = config.transactional_id.clone().map(TxnCell::new);
         let shared = Arc::new(Shared {
             config,
             meta,
             acc: Mutex::new(acc),
+            sequences,
             memory,
             wake: Notify::new(),
             sticky: Mutex::new(HashMap::new()),
@@ -145,6 +152,7 @@ impl Producer {
                 producer_epoch: -1,
                 ..Default::default()
             }),
+            txn,
         });
         let task = runtime.spawn(Sender::new(shared.clone()).run());
         Ok(Self {
@@ -165,6 +173,13 @@ impl Producer {
         }
         if let Some(error) = shared.fatal() {
             return Err(error);
+        }
+        if let Some(txn) = &shared.txn
+            && txn.lock().phase != Phase::InTransaction
+        {
+            return Err(ProduceError::InvalidState(
+                "a transactional producer sends inside a transaction: call begin_transaction",
+            ));
         }
         let started = Instant::now();
         let deadline = started + shared.config.max_block;
@@ -263,6 +278,10 @@ impl Producer {
     /// What the producer did so far.
     pub fn stats(&self) -> ProducerStats {
         self.shared.lock_stats().clone()
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// The metadata client the producer follows the cluster with.
@@ -373,6 +392,12 @@ impl Shared {
         self.acc.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn lock_seq(&self) -> MutexGuard<'_, Sequences> {
+        self.sequences
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lock_stats(&self) -> MutexGuard<'_, ProducerStats> {
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -448,6 +473,13 @@ impl Shared {
         match outcome {
             Ok(()) => batch.complete(-1, None),
             Err(error) => {
+                // A record of a transaction that failed dooms it: it can
+                // only be aborted now.
+                if let Some(txn) = &self.txn
+                    && !matches!(error, ProduceError::Aborted)
+                {
+                    txn.lock().error.get_or_insert(error.clone());
+                }
                 batch.fail(error);
                 self.lock_stats().failed += records as u64;
             }

@@ -13,14 +13,29 @@ use vltava_net::{NetError, Purpose, Recovery};
 use vltava_wire::ErrorCode;
 use vltava_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use vltava_wire::messages::produce_response::PartitionProduceResponse;
-use vltava_wire::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+use vltava_wire::messages::{
+    AddPartitionsToTxnResponse, InitProducerIdRequest, ProduceRequest, ProduceResponse,
+};
 
 use crate::accumulator::ProducerBatch;
 use crate::config::Acks;
 use crate::error::ProduceError;
-use crate::idempotence::{ProducerIdentity, SequenceVerdict, Sequences};
+use crate::idempotence::{ProducerIdentity, SequenceVerdict};
 use crate::producer::Shared;
 use crate::record::TopicPartition;
+
+/// A request the sender put on the wire, come back.
+enum Outcome {
+    Produce(Flight),
+    /// AddPartitionsToTxn for the transaction's new partitions.
+    Added(Added),
+}
+
+/// The answer to AddPartitionsToTxn.
+struct Added {
+    partitions: Vec<TopicPartition>,
+    result: Result<AddPartitionsToTxnResponse, ProduceError>,
+}
 
 /// A Produce request on the wire and what it carries.
 struct Flight {
@@ -51,8 +66,7 @@ fn response_message(code: ErrorCode) -> Option<String> {
 /// The sender's state; lives in its task.
 pub(crate) struct Sender {
     shared: Arc<Shared>,
-    sequences: Sequences,
-    in_flight: JoinSet<Flight>,
+    in_flight: JoinSet<Outcome>,
     /// Produce requests on the wire, per broker address.
     per_broker: HashMap<String, usize>,
     /// When the producer id may be asked for again after a failure.
@@ -62,10 +76,8 @@ pub(crate) struct Sender {
 
 impl Sender {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let idempotent = shared.config.idempotence;
         Self {
             shared,
-            sequences: Sequences::new(idempotent),
             in_flight: JoinSet::new(),
             per_broker: HashMap::new(),
             init_retry_at: None,
@@ -104,8 +116,10 @@ impl Sender {
                 Some(done) = self.in_flight.join_next() => {
                     // A send task that panicked or was aborted took its
                     // batches with it: their records see Closed.
-                    if let Ok(flight) = done {
-                        self.handle(flight);
+                    match done {
+                        Ok(Outcome::Produce(flight)) => self.handle(flight),
+                        Ok(Outcome::Added(added)) => self.handle_added(added),
+                        Err(_) => {}
                     }
                 }
                 () = self.shared.wake.notified() => {}
@@ -118,13 +132,22 @@ impl Sender {
     /// Gets a producer id, or a bumped epoch after the sequences broke,
     /// when idempotence is on. Returns when to try again after a failure.
     async fn maintain_identity(&mut self, now: Instant) -> Option<Instant> {
-        if !self.sequences.enabled() {
+        // A transactional producer gets its id from init_transactions, and
+        // renumbers when it aborts.
+        if self.shared.txn.is_some() {
             return None;
         }
-        let needed = self.sequences.identity().is_none() || self.sequences.reset_needed();
+        let (enabled, needed, on_wire) = {
+            let seq = self.shared.lock_seq();
+            (
+                seq.enabled(),
+                seq.identity().is_none() || seq.reset_needed(),
+                seq.in_flight(),
+            )
+        };
         // A reset waits until nothing is on the wire: every answer for the
         // old epoch must be in before sequences start over.
-        if !needed || self.sequences.in_flight() > 0 || !self.in_flight.is_empty() {
+        if !enabled || !needed || on_wire > 0 || !self.in_flight.is_empty() {
             return None;
         }
         if let Some(at) = self.init_retry_at
@@ -132,12 +155,12 @@ impl Sender {
         {
             return Some(at);
         }
-        let current = self.sequences.identity();
+        let current = self.shared.lock_seq().identity();
         match self.init_producer_id(current).await {
             Ok(identity) => {
                 self.init_attempts = 0;
                 self.init_retry_at = None;
-                self.sequences.reset(identity);
+                self.shared.lock_seq().reset(identity);
                 self.shared.lock_acc().unseal_all();
                 self.shared.stats_epoch(identity);
                 None
@@ -250,7 +273,31 @@ impl Sender {
         let mut requests: BTreeMap<String, Vec<ProducerBatch>> = BTreeMap::new();
         let mut request_sizes: HashMap<String, usize> = HashMap::new();
         let mut unknown_leader = false;
+        let mut to_add = Vec::new();
+        let transactional_id = shared.txn.as_ref().map(|t| t.lock().id.clone());
         for tp in ready {
+            // In a transaction, a partition's records go out only once the
+            // coordinator knows the partition is in it.
+            if let Some(txn) = &shared.txn {
+                let txn = txn.lock();
+                // A doomed transaction sends nothing more: its records
+                // fail with the error that doomed it.
+                if let Some(error) = txn.error.clone() {
+                    drop(txn);
+                    let batch = shared.lock_acc().drain_if(&tp, |_| true);
+                    if let Some(batch) = batch {
+                        if let Some(sealed) = &batch.sealed {
+                            shared.lock_seq().abandoned(&tp, sealed.base_sequence);
+                        }
+                        shared.settle(batch, Err(error));
+                    }
+                    continue;
+                }
+                if !txn.added.contains(&tp) {
+                    to_add.push(tp);
+                    continue;
+                }
+            }
             let leader = snapshot
                 .leader(&tp.topic, tp.partition)
                 .map(|l| l.broker.address());
@@ -263,7 +310,11 @@ impl Sender {
                 continue;
             }
             let is_retry = self.shared.lock_acc().front_is_retry(&tp);
-            if !self.sequences.may_send(&tp, is_retry, config.max_in_flight) {
+            if !self
+                .shared
+                .lock_seq()
+                .may_send(&tp, is_retry, config.max_in_flight)
+            {
                 continue;
             }
             let Some(mut batch) = self.shared.lock_acc().drain(&tp, now) else {
@@ -274,11 +325,17 @@ impl Sender {
                 continue;
             }
             let size = request_sizes.entry(leader.clone()).or_default();
-            let identity = self.sequences.identity().unwrap_or(ProducerIdentity::NONE);
+            let identity = self
+                .shared
+                .lock_seq()
+                .identity()
+                .unwrap_or(ProducerIdentity::NONE);
             if batch.sealed.is_none() {
-                let sequence = self.sequences.assign(&tp, batch.record_count());
-                if let Err(error) = batch.seal(identity.id, identity.epoch, sequence, false) {
-                    self.sequences.abandoned(&tp, sequence);
+                let sequence = self.shared.lock_seq().assign(&tp, batch.record_count());
+                let transactional = transactional_id.is_some();
+                if let Err(error) = batch.seal(identity.id, identity.epoch, sequence, transactional)
+                {
+                    self.shared.lock_seq().abandoned(&tp, sequence);
                     self.shared
                         .settle(batch, Err(ProduceError::InvalidRecord(error.to_string())));
                     continue;
@@ -292,7 +349,7 @@ impl Sender {
                 continue;
             }
             *size += bytes;
-            self.sequences.sent(&tp);
+            self.shared.lock_seq().sent(&tp);
             requests.entry(leader).or_default().push(batch);
         }
         if unknown_leader {
@@ -301,7 +358,12 @@ impl Sender {
                 .request_refresh(vltava_meta::RefreshReason::Explicit);
         }
         for (broker, batches) in requests {
-            self.dispatch(broker, batches);
+            self.dispatch(broker, batches, transactional_id.clone());
+        }
+        if !to_add.is_empty()
+            && let Some(at) = self.add_partitions(to_add, now)
+        {
+            next = Some(next.map_or(at, |n| n.min(at)));
         }
         next
     }
@@ -321,7 +383,9 @@ impl Sender {
 
     fn expire(&mut self, batch: ProducerBatch, last: Option<ProduceError>) {
         if let Some(sealed) = &batch.sealed {
-            self.sequences.abandoned(&batch.tp, sealed.base_sequence);
+            self.shared
+                .lock_seq()
+                .abandoned(&batch.tp, sealed.base_sequence);
         }
         let error = ProduceError::DeliveryTimeout {
             tp: batch.tp.clone(),
@@ -332,7 +396,12 @@ impl Sender {
     }
 
     /// Puts one Produce request on the wire.
-    fn dispatch(&mut self, broker: String, mut batches: Vec<ProducerBatch>) {
+    fn dispatch(
+        &mut self,
+        broker: String,
+        mut batches: Vec<ProducerBatch>,
+        transactional_id: Option<String>,
+    ) {
         let config = &self.shared.config;
         let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
         for batch in &mut batches {
@@ -348,7 +417,7 @@ impl Sender {
                 });
         }
         let request = ProduceRequest {
-            transactional_id: None,
+            transactional_id,
             acks: config.acks.as_i16(),
             timeout_ms: i32::try_from(config.connection.request_timeout.as_millis())
                 .unwrap_or(i32::MAX),
@@ -377,12 +446,88 @@ impl Sender {
             } else {
                 pool.send(&broker, Purpose::Produce, request).await
             };
-            Flight {
+            Outcome::Produce(Flight {
                 broker,
                 batches,
                 result,
-            }
+            })
         });
+    }
+
+    /// Sends AddPartitionsToTxn for partitions new to the transaction,
+    /// unless one is on the wire or backing off; returns when to look again.
+    fn add_partitions(&mut self, partitions: Vec<TopicPartition>, now: Instant) -> Option<Instant> {
+        let txn_lock = self.shared.txn.as_ref()?;
+        let (request, coordinator) = {
+            let mut txn = txn_lock.lock();
+            if txn.adding {
+                return None;
+            }
+            if let Some(at) = txn.add_retry_at
+                && at > now
+            {
+                return Some(at);
+            }
+            let identity = self.shared.lock_seq().identity()?;
+            txn.adding = true;
+            (
+                crate::txn::add_partitions_request(&txn.id, identity, &partitions),
+                txn.coordinator.clone(),
+            )
+        };
+        let shared = self.shared.clone();
+        self.in_flight.spawn(async move {
+            let result = crate::txn::send_to_coordinator(&shared, coordinator, request).await;
+            Outcome::Added(Added { partitions, result })
+        });
+        None
+    }
+
+    /// Handles the answer to AddPartitionsToTxn.
+    fn handle_added(&mut self, added: Added) {
+        let Some(txn_lock) = self.shared.txn.as_ref() else {
+            return;
+        };
+        let mut txn = txn_lock.lock();
+        txn.adding = false;
+        let outcome = added
+            .result
+            .and_then(|response| crate::txn::added_partitions(&response));
+        match outcome {
+            Ok(()) => {
+                txn.add_attempts = 0;
+                txn.add_retry_at = None;
+                txn.added.extend(added.partitions);
+            }
+            Err(error) if error.is_retriable() || crate::txn::is_retriable_txn_error(&error) => {
+                if crate::txn::moves_coordinator(&error) {
+                    txn.coordinator = None;
+                }
+                txn.add_attempts += 1;
+                // CONCURRENT_TRANSACTIONS clears within milliseconds (the
+                // previous transaction's markers); the Java client retries
+                // it after 20 ms rather than the full backoff.
+                let wait = if crate::txn::is_concurrent(&error) {
+                    Duration::from_millis(20)
+                } else {
+                    self.shared
+                        .config
+                        .backoff_for(txn.add_attempts, self.shared.jitter())
+                };
+                txn.add_retry_at = Some(Instant::now() + wait);
+                drop(txn);
+                self.shared.note_retry(&error);
+            }
+            Err(error) => {
+                let fenced = matches!(error, ProduceError::Fenced(_));
+                txn.error.get_or_insert(error.clone());
+                drop(txn);
+                if fenced {
+                    self.shared.set_fatal(error);
+                }
+            }
+        }
+        self.shared.wake.notify_one();
     }
 
     /// Handles the answer to one Produce request.
@@ -396,7 +541,7 @@ impl Sender {
             *count = count.saturating_sub(1);
         }
         for batch in &batches {
-            self.sequences.returned(&batch.tp);
+            self.shared.lock_seq().returned(&batch.tp);
         }
         let response = match result {
             Ok(response) => response,
@@ -467,7 +612,7 @@ impl Sender {
         // A duplicate of a batch already written is a success (its offsets
         // are unknown when the broker no longer remembers them).
         if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
-            self.sequences.acknowledged(&batch.tp, sequence);
+            self.shared.lock_seq().acknowledged(&batch.tp, sequence);
             let offset = if code.is_ok() { base_offset } else { -1 };
             self.shared.settle_written(batch, offset, log_append_time);
             return;
@@ -481,12 +626,29 @@ impl Sender {
             code,
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID
         ) {
-            match self.sequences.out_of_order(&batch.tp, sequence) {
+            let verdict = self.shared.lock_seq().out_of_order(&batch.tp, sequence);
+            match verdict {
                 SequenceVerdict::RetryInOrder => self.retry(batch, error),
+                // In a transaction the sequences cannot start over in the
+                // middle: the transaction must be aborted.
+                SequenceVerdict::Reset if self.shared.txn.is_some() => self.abandon(batch, error),
                 // Not written; renumbered under the bumped epoch and sent
                 // again, so nothing is lost and nothing doubled.
                 SequenceVerdict::Reset => self.retry(batch, error),
             }
+            return;
+        }
+        // Another producer took over the transactional id or producer id:
+        // nothing this one sends can be written any more.
+        if matches!(
+            code,
+            ErrorCode::PRODUCER_FENCED
+                | ErrorCode::INVALID_PRODUCER_EPOCH
+                | ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                | ErrorCode::INVALID_PRODUCER_ID_MAPPING
+        ) {
+            self.shared.set_fatal(ProduceError::Fenced(code));
+            self.abandon(batch, ProduceError::Fenced(code));
             return;
         }
         match Recovery::of_code(code) {
@@ -520,7 +682,9 @@ impl Sender {
     /// Fails a batch for good.
     fn abandon(&mut self, batch: ProducerBatch, error: ProduceError) {
         if let Some(sealed) = &batch.sealed {
-            self.sequences.abandoned(&batch.tp, sealed.base_sequence);
+            self.shared
+                .lock_seq()
+                .abandoned(&batch.tp, sealed.base_sequence);
         }
         self.shared.settle(batch, Err(error));
     }

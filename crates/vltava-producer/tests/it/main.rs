@@ -6,6 +6,7 @@
 mod interop;
 mod produce;
 mod restarts;
+mod transactions;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -147,6 +148,18 @@ async fn read_topic(cluster: &Cluster, topic: &str) -> BTreeMap<i32, Vec<ReadRec
 /// Runs Kafka's console consumer over `topic` from the beginning and
 /// returns the lines it printed (`key \t value` per record).
 fn console_consume(cluster: &Cluster, topic: &str, expected: usize) -> Vec<String> {
+    console_consume_at(cluster, topic, expected, "read_uncommitted", 30_000)
+}
+
+/// Like [`console_consume`], at an isolation level, stopping after
+/// `timeout_ms` without a record.
+fn console_consume_at(
+    cluster: &Cluster,
+    topic: &str,
+    expected: usize,
+    isolation: &str,
+    timeout_ms: u32,
+) -> Vec<String> {
     // Kafka 4 renamed the formatter's option (and warns on stdout if the
     // old one is used).
     let property = if cluster.distribution().major() >= 4 {
@@ -159,7 +172,8 @@ fn console_consume(cluster: &Cluster, topic: &str, expected: usize) -> Vec<Strin
         .tool_command("org.apache.kafka.tools.consumer.ConsoleConsumer")
         .args(["--bootstrap-server", &cluster.bootstrap(), "--topic", topic])
         .args(["--from-beginning", "--max-messages", &expected.to_string()])
-        .args(["--timeout-ms", "30000"])
+        .args(["--timeout-ms", &timeout_ms.to_string()])
+        .args(["--isolation-level", isolation])
         .args([property, "print.key=true"])
         .args([property, "key.separator=\t"])
         .stdin(Stdio::null())
