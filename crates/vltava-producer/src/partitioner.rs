@@ -77,19 +77,25 @@ impl StickyPartitioner {
 
     /// The partition for a keyless record of `size` bytes, among
     /// `partitions` partitions of which `available` (those with a leader;
-    /// may be empty) are preferred.
-    pub fn partition(&mut self, size: usize, partitions: u32, available: &[u32]) -> u32 {
+    /// may be empty) are preferred. `available` is only asked for when the
+    /// partition changes, or `current_available` says the current one lost
+    /// its leader.
+    pub fn partition(
+        &mut self,
+        size: usize,
+        partitions: u32,
+        current_available: impl FnOnce(u32) -> bool,
+        available: impl FnOnce() -> Vec<u32>,
+    ) -> u32 {
         let partitions = partitions.max(1);
         let stale = match self.current {
             None => true,
             Some(p) => {
-                p >= partitions
-                    || self.produced >= self.switch_after
-                    || (!available.is_empty() && !available.contains(&p))
+                p >= partitions || self.produced >= self.switch_after || !current_available(p)
             }
         };
         if stale {
-            let next = self.pick(partitions, available);
+            let next = self.pick(partitions, &available());
             self.current = Some(next);
             self.produced = 0;
         }
@@ -179,12 +185,12 @@ mod tests {
     #[test]
     fn sticky_stays_until_a_batch_is_full_then_moves() {
         let mut sticky = StickyPartitioner::new(1000, 42);
-        let first = sticky.partition(100, 6, &[]);
+        let first = sticky.partition(100, 6, |_| true, Vec::new);
         for _ in 0..9 {
-            assert_eq!(sticky.partition(100, 6, &[]), first);
+            assert_eq!(sticky.partition(100, 6, |_| true, Vec::new), first);
         }
         // 1000 bytes went there: the next record moves elsewhere.
-        let second = sticky.partition(100, 6, &[]);
+        let second = sticky.partition(100, 6, |_| true, Vec::new);
         assert_ne!(second, first);
         assert!(second < 6);
     }
@@ -193,7 +199,7 @@ mod tests {
     fn sticky_prefers_partitions_with_a_leader() {
         let mut sticky = StickyPartitioner::new(10, 7);
         for _ in 0..200 {
-            let p = sticky.partition(10, 6, &[1, 4]);
+            let p = sticky.partition(10, 6, |p| p == 1 || p == 4, || vec![1, 4]);
             assert!(p == 1 || p == 4, "{p}");
         }
     }
@@ -203,7 +209,7 @@ mod tests {
         let mut sticky = StickyPartitioner::new(1, 3);
         let mut seen = [0u32; 5];
         for _ in 0..1000 {
-            seen[sticky.partition(1, 5, &[]) as usize] += 1;
+            seen[sticky.partition(1, 5, |_| true, Vec::new) as usize] += 1;
         }
         assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
     }

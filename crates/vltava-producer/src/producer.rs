@@ -293,6 +293,12 @@ impl Producer {
     /// `deadline`.
     async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32, ProduceError> {
         let meta = &self.shared.meta;
+        // The common case, first: the topic is known.
+        if let Some(t) = meta.snapshot().topic(topic)
+            && t.partition_count() > 0
+        {
+            return Ok(u32::try_from(t.partition_count()).unwrap_or(u32::MAX));
+        }
         let started = Instant::now();
         let mut snapshots = meta.watch();
         if meta.add_topics([topic]) {
@@ -337,16 +343,21 @@ impl Producer {
             return partition_for_key(key, partitions) as i32;
         }
         let snapshot = self.shared.meta.snapshot();
-        let available: Vec<u32> = snapshot
-            .topic(&record.topic)
-            .map(|t| {
-                t.partitions()
-                    .iter()
-                    .filter(|p| snapshot.leader(&record.topic, p.partition).is_some())
-                    .filter_map(|p| u32::try_from(p.partition).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let topic = record.topic.as_str();
+        let has_leader =
+            |p: u32| i32::try_from(p).is_ok_and(|p| snapshot.leader(topic, p).is_some());
+        let available = || {
+            snapshot
+                .topic(topic)
+                .map(|t| {
+                    t.partitions()
+                        .iter()
+                        .filter(|p| snapshot.leader(topic, p.partition).is_some())
+                        .filter_map(|p| u32::try_from(p.partition).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let mut sticky = self
             .shared
             .sticky
@@ -357,7 +368,7 @@ impl Producer {
         sticky
             .entry(record.topic.clone())
             .or_insert_with(|| StickyPartitioner::new(batch_size, seed))
-            .partition(size, partitions, &available) as i32
+            .partition(size, partitions, has_leader, available) as i32
     }
 }
 
