@@ -105,9 +105,10 @@ pub struct GroupDescription {
     pub group_id: String,
     /// Classic or KIP-848 consumer group.
     pub group_type: GroupType,
-    /// Its state: `Stable`, `Empty`, `PreparingRebalance`, `Dead` (a
-    /// classic group the coordinator does not know), ...; KIP-848 groups
-    /// answer in lower case (`stable`, `empty`, `assigning`, ...).
+    /// Its state as the coordinator names it: `Stable`, `Empty`,
+    /// `PreparingRebalance`, `Dead` (a classic group the coordinator does
+    /// not know), ...; KIP-848 groups have states of their own
+    /// (`Assigning`, `Reconciling`, ...).
     pub state: String,
     /// The protocol type of a classic group (`consumer`; empty for a group
     /// that only commits offsets); `consumer` for KIP-848 groups.
