@@ -1,0 +1,121 @@
+//! Offsets: earliest, latest, by timestamp and max timestamp, after
+//! producing records with known timestamps.
+
+use vltava::{OffsetSpec, Producer, ProducerConfig, ProducerRecord, TopicPartition};
+
+use crate::{admin, shared_cluster, unique};
+
+#[tokio::test]
+async fn offsets_by_position_and_by_time_find_the_right_records() {
+    let cluster = shared_cluster();
+    let admin = admin(&cluster);
+    let topic = unique("admin-offsets");
+    admin
+        .create_topic(vltava::NewTopic::new(&topic, 2, 3))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // N records to partition 0, one second apart, in the past.
+    let n = 20i64;
+    let base = 1_700_000_000_000i64;
+    let producer = Producer::new(&cluster.bootstrap(), ProducerConfig::new()).unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..n {
+        let record = ProducerRecord::new(&topic, format!("v{i}"))
+            .partition(0)
+            .timestamp(base + i * 1000);
+        deliveries.push(
+            producer
+                .send(record)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    producer.close().await;
+
+    let p0 = TopicPartition::new(&topic, 0);
+    let p1 = TopicPartition::new(&topic, 1);
+    let asked = [
+        (p0.clone(), OffsetSpec::Latest),
+        (p1.clone(), OffsetSpec::Latest),
+    ];
+    let latest = admin
+        .list_offsets(&asked)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(latest[&p0].as_ref().unwrap().offset, Some(n));
+    assert_eq!(
+        latest[&p1].as_ref().unwrap().offset,
+        Some(0),
+        "nothing went to partition 1"
+    );
+
+    let earliest = admin
+        .topic_offsets(&topic, OffsetSpec::Earliest)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(earliest.len(), 2);
+    assert!(
+        earliest.values().all(|o| o.offset == Some(0)),
+        "{earliest:?}"
+    );
+
+    let cases = [
+        (base, Some(0)),
+        (base + 7 * 1000, Some(7)),
+        // Between two records: the first at or after the timestamp.
+        (base + 7 * 1000 - 500, Some(7)),
+        (base - 1_000_000, Some(0)),
+        // Later than every record: none.
+        (base + n * 1000, None),
+    ];
+    for (timestamp, expected) in cases {
+        let found = admin
+            .list_offsets(&[(p0.clone(), OffsetSpec::Timestamp(timestamp))])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let found = found[&p0].as_ref().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found.offset, expected, "timestamp {timestamp}");
+        if let Some(offset) = expected {
+            assert_eq!(
+                found.timestamp,
+                Some(base + offset * 1000),
+                "timestamp {timestamp}"
+            );
+        }
+    }
+
+    let max = admin
+        .list_offsets(&[(p0.clone(), OffsetSpec::MaxTimestamp)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let max = max[&p0].as_ref().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(max.offset, Some(n - 1));
+    assert_eq!(max.timestamp, Some(base + (n - 1) * 1000));
+
+    // A partition that does not exist is its own error; the others answer.
+    let p9 = TopicPartition::new(&topic, 9);
+    let mixed = admin
+        .list_offsets(&[
+            (p0.clone(), OffsetSpec::Latest),
+            (p9.clone(), OffsetSpec::Latest),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mixed[&p0].as_ref().unwrap().offset, Some(n));
+    let error = mixed[&p9].as_ref().unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(vltava::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+        "{error}"
+    );
+    assert_eq!(error.partition(), Some(9));
+
+    admin
+        .delete_topic(&topic)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
