@@ -55,6 +55,7 @@ mod error;
 mod hints;
 mod model;
 pub mod policy;
+mod topic_partition;
 
 pub use client::{MetadataClient, RefreshStats, parse_bootstrap};
 pub use config::{Interest, MetadataConfig};
@@ -62,3 +63,4 @@ pub use error::MetaError;
 pub use hints::{LeaderHint, LeaderHints, TopicKey};
 pub use model::{Broker, Leader, MetadataSnapshot, PartitionMetadata, TopicMetadata};
 pub use policy::{RefreshId, RefreshPolicy, RefreshReason, RefreshRequest, RefreshTarget};
+pub use topic_partition::TopicPartition;

@@ -1,33 +1,7 @@
 //! What goes in ([`ProducerRecord`]) and what comes back ([`RecordMetadata`]).
 
-use std::fmt;
-
 use bytes::Bytes;
-
-/// A topic and one of its partitions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic's name.
-    pub topic: String,
-    /// The partition's index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`'s partition `partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use vltava_meta::TopicPartition;
 
 /// A record to produce.
 ///

@@ -1,0 +1,23 @@
+//! `vltava-group`: Vltava's consumer group membership, layer 4.
+//!
+//! Work in progress. It will hold the member state machines of the
+//! classic protocol (JoinGroup/SyncGroup/Heartbeat) and of KIP-848
+//! (ConsumerGroupHeartbeat), sans-IO, driven by scripted responses and
+//! simulated time in their tests; the client-side assignors; offset
+//! commits that never move backwards; and the tokio driver that runs a
+//! member over `vltava-net` and `vltava-meta`.
+//!
+//! Present so far: the configuration ([`GroupConfig`]), the events a
+//! member reports ([`GroupEvent`]), and the assignor interface with its
+//! implementations ([`assignor`]).
+//!
+//! What it does not do: no fetching and no record handling (that is
+//! `vltava-consumer`), no producing.
+
+pub mod assignor;
+mod config;
+mod event;
+
+pub use config::{GroupConfig, GroupProtocol};
+pub use event::{GroupEvent, MemberIdentity};
+pub use vltava_meta::TopicPartition;
