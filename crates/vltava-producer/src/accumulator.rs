@@ -32,7 +32,7 @@ pub(crate) struct ProducerBatch {
     pub(crate) deliveries: Vec<Delivery>,
     pub(crate) created: Instant,
     /// The records' share of the buffer memory, released with the batch.
-    permits: Vec<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
     /// Set when the batch leaves the accumulator the first time.
     pub(crate) sealed: Option<Sealed>,
     /// How many times it was sent.
@@ -173,7 +173,10 @@ impl Accumulator {
         ProduceError,
     > {
         let estimate = record_size_estimate(&record);
-        let queue = self.queues.entry(tp.clone()).or_default();
+        if !self.queues.contains_key(tp) {
+            self.queues.insert(tp.clone(), Queue::default());
+        }
+        let queue = self.queues.get_mut(tp).expect("inserted above");
         let mut created = false;
         let open = queue.batches.back_mut().filter(|b| {
             b.sealed.is_none()
@@ -187,7 +190,7 @@ impl Accumulator {
                     builder: RecordBatchBuilder::new(self.config.compression),
                     deliveries: Vec::new(),
                     created: now,
-                    permits: Vec::new(),
+                    permit: None,
                     sealed: None,
                     attempts: 0,
                     retry_at: None,
@@ -206,7 +209,12 @@ impl Accumulator {
             timestamp: record.timestamp,
             reply,
         });
-        batch.permits.extend(record.permit);
+        if let Some(permit) = record.permit {
+            match &mut batch.permit {
+                Some(held) => held.merge(permit),
+                None => batch.permit = Some(permit),
+            }
+        }
         let full = batch.size() >= self.config.batch_size || queue.batches.len() > 1;
         Ok((outcome, full || created))
     }
@@ -370,8 +378,15 @@ mod tests {
         }
     }
 
+    /// A permit of one semaphore shared by every test (batches merge their
+    /// records' permits, which must come from one semaphore).
     fn permit() -> OwnedSemaphorePermit {
-        Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap()
+        static MEMORY: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
+        MEMORY
+            .get_or_init(|| Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)))
+            .clone()
+            .try_acquire_owned()
+            .unwrap()
     }
 
     fn add(

@@ -6,14 +6,14 @@ use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, Semaphore, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::AbortHandle;
-use vltava_meta::{MetadataClient, MetadataConfig};
+use vltava_meta::{MetadataClient, MetadataConfig, MetadataSnapshot};
 use vltava_net::{BrokerPool, PoolConfig};
 use vltava_wire::records::RecordHeader;
 
@@ -71,9 +71,13 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     sticky: Mutex<HashMap<String, StickyPartitioner>>,
     /// Records handed to `send` and not yet settled.
-    outstanding: watch::Sender<usize>,
+    outstanding: AtomicUsize,
+    /// Woken when `outstanding` drops to zero.
+    drained: Notify,
     closing: AtomicBool,
     fatal: Mutex<Option<ProduceError>>,
+    /// Whether `fatal` is set: read on every send without the lock.
+    has_fatal: AtomicBool,
     jitter: AtomicU64,
     stats: Mutex<ProducerStats>,
     /// Set for a transactional producer.
@@ -132,7 +136,6 @@ impl Producer {
             linger: config.linger,
             compression: config.compression,
         });
-        let (outstanding, _) = watch::channel(0);
         let sequences = Mutex::new(Sequences::new(config.idempotence));
         let txn = config.transactional_id.clone().map(TxnCell::new);
         let shared = Arc::new(Shared {
@@ -143,9 +146,11 @@ impl Producer {
             memory,
             wake: Notify::new(),
             sticky: Mutex::new(HashMap::new()),
-            outstanding,
+            outstanding: AtomicUsize::new(0),
+            drained: Notify::new(),
             closing: AtomicBool::new(false),
             fatal: Mutex::new(None),
+            has_fatal: AtomicBool::new(false),
             jitter: AtomicU64::new(RandomState::new().hash_one(Instant::now())),
             stats: Mutex::new(ProducerStats {
                 producer_id: -1,
@@ -183,7 +188,7 @@ impl Producer {
         }
         let started = Instant::now();
         let deadline = started + shared.config.max_block;
-        let partitions = self.partition_count(&record.topic, deadline).await?;
+        let (partitions, snapshot) = self.partition_count(&record.topic, deadline).await?;
         let headers: Vec<RecordHeader<'_>> = record
             .headers
             .iter()
@@ -217,23 +222,29 @@ impl Producer {
                     record.topic
                 )));
             }
-            None => self.choose_partition(&record, partitions, estimate),
+            None => self.choose_partition(&record, partitions, estimate, &snapshot),
         };
         let permits = u32::try_from(estimate).unwrap_or(u32::MAX);
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let permit =
-            match tokio::time::timeout(wait, shared.memory.clone().acquire_many_owned(permits))
-                .await
-            {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return Err(ProduceError::Closed),
-                Err(_) => {
-                    return Err(ProduceError::Blocked {
-                        what: "room in the buffer (buffer_memory)",
-                        waited: started.elapsed(),
-                    });
+        // Room in the buffer, without a timer when there is room now.
+        let permit = match shared.memory.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(ProduceError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(wait, shared.memory.clone().acquire_many_owned(permits))
+                    .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(ProduceError::Closed),
+                    Err(_) => {
+                        return Err(ProduceError::Blocked {
+                            what: "room in the buffer (buffer_memory)",
+                            waited: started.elapsed(),
+                        });
+                    }
                 }
-            };
+            }
+        };
         let tp = TopicPartition::new(record.topic.clone(), partition);
         let (outcome, wake) = {
             let mut acc = shared.lock_acc();
@@ -246,10 +257,10 @@ impl Producer {
                     headers: &headers,
                     permit: Some(permit),
                 },
-                Instant::now(),
+                started,
             )?
         };
-        shared.outstanding.send_modify(|n| *n += 1);
+        shared.outstanding.fetch_add(1, Ordering::AcqRel);
         if wake {
             shared.wake.notify_one();
         }
@@ -261,10 +272,19 @@ impl Producer {
     /// their linger meanwhile.
     pub async fn flush(&self) {
         let shared = &self.shared;
-        let mut outstanding = shared.outstanding.subscribe();
         shared.lock_acc().begin_flush();
         shared.wake.notify_one();
-        let _ = outstanding.wait_for(|&n| n == 0).await;
+        loop {
+            // Registered before the count is read, so a drop to zero in
+            // between is not missed.
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if shared.outstanding.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            drained.await;
+        }
         shared.lock_acc().end_flush();
     }
 
@@ -291,13 +311,19 @@ impl Producer {
 
     /// The number of partitions of `topic`, waiting for its metadata until
     /// `deadline`.
-    async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32, ProduceError> {
+    async fn partition_count(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<(u32, Arc<MetadataSnapshot>), ProduceError> {
         let meta = &self.shared.meta;
         // The common case, first: the topic is known.
-        if let Some(t) = meta.snapshot().topic(topic)
+        let snapshot = meta.snapshot();
+        if let Some(t) = snapshot.topic(topic)
             && t.partition_count() > 0
         {
-            return Ok(u32::try_from(t.partition_count()).unwrap_or(u32::MAX));
+            let count = u32::try_from(t.partition_count()).unwrap_or(u32::MAX);
+            return Ok((count, snapshot));
         }
         let started = Instant::now();
         let mut snapshots = meta.watch();
@@ -309,7 +335,7 @@ impl Producer {
             if let Some(t) = snapshot.topic(topic) {
                 let count = t.partition_count();
                 if count > 0 {
-                    return Ok(u32::try_from(count).unwrap_or(u32::MAX));
+                    return Ok((u32::try_from(count).unwrap_or(u32::MAX), snapshot.clone()));
                 }
                 if let Some(class) = vltava_net::Recovery::of_code(t.error)
                     && !class.is_retriable()
@@ -338,11 +364,16 @@ impl Producer {
 
     /// Murmur2 of the key, as the Java client places keyed records; the
     /// sticky partition for records without a key.
-    fn choose_partition(&self, record: &ProducerRecord, partitions: u32, size: usize) -> i32 {
+    fn choose_partition(
+        &self,
+        record: &ProducerRecord,
+        partitions: u32,
+        size: usize,
+        snapshot: &MetadataSnapshot,
+    ) -> i32 {
         if let Some(key) = &record.key {
             return partition_for_key(key, partitions) as i32;
         }
-        let snapshot = self.shared.meta.snapshot();
         let topic = record.topic.as_str();
         let has_leader =
             |p: u32| i32::try_from(p).is_ok_and(|p| snapshot.leader(topic, p).is_some());
@@ -364,10 +395,13 @@ impl Producer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let batch_size = self.shared.config.batch_size;
-        let seed = self.shared.jitter_seed();
+        let seed = self.shared.jitter.load(Ordering::Relaxed);
+        if !sticky.contains_key(topic) {
+            sticky.insert(topic.to_owned(), StickyPartitioner::new(batch_size, seed));
+        }
         sticky
-            .entry(record.topic.clone())
-            .or_insert_with(|| StickyPartitioner::new(batch_size, seed))
+            .get_mut(topic)
+            .expect("inserted above")
             .partition(size, partitions, has_leader, available) as i32
     }
 }
@@ -375,7 +409,10 @@ impl Producer {
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("outstanding", &*self.shared.outstanding.borrow())
+            .field(
+                "outstanding",
+                &self.shared.outstanding.load(Ordering::Relaxed),
+            )
             .field("closing", &self.shared.is_closing())
             .finish_non_exhaustive()
     }
@@ -418,6 +455,9 @@ impl Shared {
     }
 
     pub(crate) fn fatal(&self) -> Option<ProduceError> {
+        if !self.has_fatal.load(Ordering::Acquire) {
+            return None;
+        }
         self.fatal
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -429,6 +469,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert(error);
+        self.has_fatal.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 
@@ -499,8 +540,15 @@ impl Shared {
     }
 
     fn settled(&self, records: usize) {
-        self.outstanding
-            .send_modify(|n| *n = n.saturating_sub(records));
+        let before = self
+            .outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(records))
+            })
+            .unwrap_or(0);
+        if before <= records {
+            self.drained.notify_waiters();
+        }
     }
 }
 
