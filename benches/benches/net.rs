@@ -8,15 +8,14 @@
 //! `target/` and takes down at the end.
 
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
+use vltava_benches::BenchCluster;
 use vltava_net::{Connection, ConnectionConfig};
-use vltava_testkit::{Cluster, ClusterConfig};
 use vltava_wire::messages::MetadataRequest;
 
 /// The request: Metadata for no topics (about 30 bytes; the answer lists
@@ -61,48 +60,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-/// The broker's cluster; taken down at the end if this bench started it.
-struct BenchCluster {
-    cluster: Cluster,
-    started_here: bool,
-}
-
-impl Drop for BenchCluster {
-    fn drop(&mut self) {
-        if self.started_here
-            && let Err(e) = self.cluster.down()
-        {
-            eprintln!("taking the bench cluster down: {e}");
-        }
-    }
-}
-
 fn main() {
-    let bench = match Cluster::from_env() {
-        Ok(cluster) => BenchCluster {
-            cluster,
-            started_here: false,
-        },
-        Err(_) => {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vltava-bench-cluster");
-            eprintln!(
-                "no VLTAVA_CLUSTER_DIR: starting a one-node cluster in {}",
-                dir.display()
-            );
-            BenchCluster {
-                cluster: Cluster::start(ClusterConfig::new(dir).nodes(1))
-                    .unwrap_or_else(|e| panic!("{e}")),
-                started_here: true,
-            }
-        }
-    };
-    let broker = bench
-        .cluster
-        .bootstrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .to_owned();
+    if vltava_benches::filtered_out("net_round_trip") {
+        return;
+    }
+    let bench = BenchCluster::get();
+    let broker = bench.bootstrap().split(',').next().unwrap().to_owned();
     let runtime = Runtime::new().unwrap();
     let connection = Arc::new(
         runtime

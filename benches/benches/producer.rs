@@ -11,31 +11,13 @@
 //! takes down at the end. `PRODUCE_RECORDS` sets the records per codec
 //! (default 1,000,000).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::runtime::Runtime;
-use vltava_benches::{VALUE_SIZE, value};
+use vltava_benches::{BenchCluster, VALUE_SIZE, value};
 use vltava_producer::{Producer, ProducerConfig, ProducerRecord};
-use vltava_testkit::{Cluster, ClusterConfig};
 use vltava_wire::Compression;
-
-/// The broker's cluster; taken down at the end if this bench started it.
-struct BenchCluster {
-    cluster: Cluster,
-    started_here: bool,
-}
-
-impl Drop for BenchCluster {
-    fn drop(&mut self) {
-        if self.started_here
-            && let Err(e) = self.cluster.down()
-        {
-            eprintln!("taking the bench cluster down: {e}");
-        }
-    }
-}
 
 /// User + system CPU time of this process.
 fn cpu_time() -> Duration {
@@ -91,40 +73,15 @@ async fn produce(
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a filter that names another bench skips this one.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    if args
-        .iter()
-        .any(|f| !"producer_throughput".contains(f.as_str()))
-    {
+    if vltava_benches::filtered_out("producer_throughput") {
         return;
     }
     let records: usize = std::env::var("PRODUCE_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let bench = match Cluster::from_env() {
-        Ok(cluster) => BenchCluster {
-            cluster,
-            started_here: false,
-        },
-        Err(_) => {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vltava-bench-cluster");
-            eprintln!(
-                "no VLTAVA_CLUSTER_DIR: starting a one-node cluster in {}",
-                dir.display()
-            );
-            BenchCluster {
-                cluster: Cluster::start(ClusterConfig::new(dir).nodes(1))
-                    .unwrap_or_else(|e| panic!("{e}")),
-                started_here: true,
-            }
-        }
-    };
-    let cluster = &bench.cluster;
+    let bench = BenchCluster::get();
+    let cluster = &*bench;
     let bootstrap = cluster.bootstrap();
     let runtime = Runtime::new().unwrap();
     let replication = cluster.node_ids().len().min(3) as i16;

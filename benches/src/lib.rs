@@ -147,3 +147,64 @@ pub fn fetch_response(codec: Compression, records: usize) -> Bytes {
         .expect("the response encodes");
     frame.freeze()
 }
+
+/// The broker of the benches that need one: the cluster named by
+/// `VLTAVA_CLUSTER_DIR` if it is set (`cargo xtask cluster up`), else a
+/// one-node cluster started in `target/` and taken down when this is dropped.
+pub struct BenchCluster {
+    cluster: Option<vltava_testkit::Cluster>,
+    owned: Option<vltava_testkit::OwnedCluster>,
+}
+
+impl BenchCluster {
+    /// Attaches to the cluster of `VLTAVA_CLUSTER_DIR`, or starts one.
+    pub fn get() -> Self {
+        match vltava_testkit::Cluster::from_env() {
+            Ok(cluster) => Self {
+                cluster: Some(cluster),
+                owned: None,
+            },
+            Err(_) => {
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/vltava-bench-cluster");
+                eprintln!(
+                    "no VLTAVA_CLUSTER_DIR: starting a one-node cluster in {}",
+                    dir.display()
+                );
+                let config = vltava_testkit::ClusterConfig::new(dir).nodes(1);
+                Self {
+                    cluster: None,
+                    owned: Some(
+                        vltava_testkit::OwnedCluster::start(config)
+                            .unwrap_or_else(|e| panic!("{e}")),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for BenchCluster {
+    type Target = vltava_testkit::Cluster;
+
+    fn deref(&self) -> &vltava_testkit::Cluster {
+        match (&self.cluster, &self.owned) {
+            (Some(cluster), _) => cluster,
+            (None, Some(owned)) => owned,
+            (None, None) => unreachable!("a BenchCluster holds one cluster"),
+        }
+    }
+}
+
+/// Whether the command line names benchmarks (cargo bench's filter) none
+/// of which is `group`: benches that need a cluster then skip starting one.
+pub fn filtered_out(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    !filters.is_empty()
+        && !filters
+            .iter()
+            .any(|f| group.contains(f.as_str()) || f.contains(group))
+}

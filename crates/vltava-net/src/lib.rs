@@ -85,6 +85,7 @@
 //! [`Connection`] never reconnects: a closed one stays closed, and the pool
 //! dials a new one.
 
+mod backoff;
 mod config;
 mod connection;
 mod error;
@@ -96,6 +97,7 @@ mod sasl;
 mod tls;
 mod versions;
 
+pub use backoff::{Backoff, Jitter};
 pub use config::ConnectionConfig;
 pub use connection::Connection;
 pub use error::{DisconnectReason, NetError};

@@ -10,15 +10,14 @@
 //! clone of the `Arc<Connection>`, outside any lock.
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use vltava_wire::{ApiKey, Request};
 
+use crate::backoff::{Backoff, Jitter};
 use crate::config::ConnectionConfig;
 use crate::connection::Connection;
 use crate::error::NetError;
@@ -186,18 +185,18 @@ struct Inner {
     /// Whether the task that closes idle connections runs.
     reaper_started: AtomicBool,
     /// Feeds the jitter.
-    jitter: AtomicU64,
+    jitter: Jitter,
 }
 
 /// One broker's connections and dial backoff.
 struct Broker {
     slots: [tokio::sync::Mutex<Option<Arc<Connection>>>; 4],
-    backoff: Mutex<Backoff>,
+    backoff: Mutex<DialBackoff>,
 }
 
 /// Dial failures of one broker since its last successful dial.
 #[derive(Debug, Default)]
-struct Backoff {
+struct DialBackoff {
     failures: u32,
     /// No dial before this instant.
     next_dial: Option<Instant>,
@@ -211,7 +210,7 @@ impl BrokerPool {
                 config,
                 brokers: Mutex::new(HashMap::new()),
                 reaper_started: AtomicBool::new(false),
-                jitter: AtomicU64::new(RandomState::new().hash_one(Instant::now())),
+                jitter: Jitter::new(),
             }),
         }
     }
@@ -253,7 +252,7 @@ impl BrokerPool {
                 // Only failures that a later dial might not meet count
                 // towards the backoff; a wrong version table will not heal.
                 if error.is_retriable() {
-                    let jitter = self.inner.next_jitter();
+                    let jitter = self.inner.jitter.next();
                     entry
                         .lock_backoff()
                         .failed(Instant::now(), &self.inner.config, jitter);
@@ -375,30 +374,17 @@ impl Inner {
             .or_insert_with(|| Arc::new(Broker::new()))
             .clone()
     }
-
-    /// A fraction in [0, 1) for the next jitter (splitmix64 over a counter
-    /// seeded at random; jitter needs spread, not secrecy).
-    fn next_jitter(&self) -> f64 {
-        let mut z = self
-            .jitter
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 impl Broker {
     fn new() -> Self {
         Self {
             slots: std::array::from_fn(|_| tokio::sync::Mutex::new(None)),
-            backoff: Mutex::new(Backoff::default()),
+            backoff: Mutex::new(DialBackoff::default()),
         }
     }
 
-    fn lock_backoff(&self) -> MutexGuard<'_, Backoff> {
+    fn lock_backoff(&self) -> MutexGuard<'_, DialBackoff> {
         self.backoff.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -419,7 +405,7 @@ impl Drop for Broker {
     }
 }
 
-impl Backoff {
+impl DialBackoff {
     fn reset(&mut self) {
         *self = Self::default();
     }
@@ -438,19 +424,14 @@ impl Backoff {
     }
 }
 
-/// The wait after the `failures`-th failure in a row: `first` doubled per
-/// failure, capped at `max`, then shortened by `jitter` (in [0, 1)) times
-/// 20%. Jitter spreads the dials of many clients after a broker restart;
-/// shortening rather than lengthening keeps `max` a true bound.
+/// The wait after the `failures`-th failure in a row (see [`Backoff`]).
 pub(crate) fn backoff_delay(
     failures: u32,
     first: Duration,
     max: Duration,
     jitter: f64,
 ) -> Duration {
-    let doublings = failures.saturating_sub(1).min(30);
-    let full = first.saturating_mul(1 << doublings).min(max);
-    full.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0))
+    Backoff::new(first, max).delay(failures, jitter)
 }
 
 impl fmt::Debug for BrokerPool {

@@ -208,12 +208,7 @@ impl ProducerConfig {
     /// The wait before the `attempt`-th retry: the backoff doubled per
     /// attempt, capped, shortened by up to 20% by `jitter` in [0, 1).
     pub(crate) fn backoff_for(&self, attempt: u32, jitter: f64) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(20);
-        let full = self
-            .retry_backoff
-            .saturating_mul(1 << doublings)
-            .min(self.retry_backoff_max);
-        full.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0))
+        vltava_net::Backoff::new(self.retry_backoff, self.retry_backoff_max).delay(attempt, jitter)
     }
 
     /// Checks the settings that cannot go together.

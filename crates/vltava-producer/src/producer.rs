@@ -2,11 +2,9 @@
 //! state it shares with its sender task.
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -14,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::AbortHandle;
 use vltava_meta::{MetadataClient, MetadataConfig, MetadataSnapshot};
-use vltava_net::{BrokerPool, PoolConfig};
+use vltava_net::{BrokerPool, Jitter, PoolConfig};
 use vltava_wire::records::RecordHeader;
 
 use crate::accumulator::{Accumulator, Append, BatchConfig, ProducerBatch, record_size_estimate};
@@ -78,7 +76,7 @@ pub(crate) struct Shared {
     fatal: Mutex<Option<ProduceError>>,
     /// Whether `fatal` is set: read on every send without the lock.
     has_fatal: AtomicBool,
-    jitter: AtomicU64,
+    jitter: Jitter,
     stats: Mutex<ProducerStats>,
     /// Set for a transactional producer.
     pub(crate) txn: Option<TxnCell>,
@@ -151,7 +149,7 @@ impl Producer {
             closing: AtomicBool::new(false),
             fatal: Mutex::new(None),
             has_fatal: AtomicBool::new(false),
-            jitter: AtomicU64::new(RandomState::new().hash_one(Instant::now())),
+            jitter: Jitter::new(),
             stats: Mutex::new(ProducerStats {
                 producer_id: -1,
                 producer_epoch: -1,
@@ -395,7 +393,7 @@ impl Producer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let batch_size = self.shared.config.batch_size;
-        let seed = self.shared.jitter.load(Ordering::Relaxed);
+        let seed = self.shared.jitter.next_u64();
         if !sticky.contains_key(topic) {
             sticky.insert(topic.to_owned(), StickyPartitioner::new(batch_size, seed));
         }
@@ -473,19 +471,9 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// A fraction in [0, 1) for retry jitter (splitmix64 over a counter).
+    /// A fraction in [0, 1) for retry jitter.
     pub(crate) fn jitter(&self) -> f64 {
-        (self.jitter_seed() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn jitter_seed(&self) -> u64 {
-        let mut z = self
-            .jitter
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.jitter.next()
     }
 
     pub(crate) fn note_retry(&self, error: &ProduceError) {

@@ -1037,3 +1037,40 @@ mod tests {
         assert_eq!(sorted.len(), 6);
     }
 }
+
+/// A cluster that a test started for itself and that goes down when this
+/// handle is dropped, however the test ends (an assertion failing
+/// included). Derefs to [`Cluster`].
+///
+/// ```no_run
+/// use vltava_testkit::{ClusterConfig, OwnedCluster};
+///
+/// let cluster = OwnedCluster::start(ClusterConfig::new("target/my-test-cluster").nodes(1))?;
+/// cluster.kill(1)?; // the shared cluster's other users never see this
+/// # Ok::<(), vltava_testkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct OwnedCluster(Cluster);
+
+impl OwnedCluster {
+    /// Starts a cluster (see [`Cluster::start`]) owned by this handle.
+    pub fn start(config: ClusterConfig) -> Result<Self> {
+        Cluster::start(config).map(Self)
+    }
+}
+
+impl std::ops::Deref for OwnedCluster {
+    type Target = Cluster;
+
+    fn deref(&self) -> &Cluster {
+        &self.0
+    }
+}
+
+impl Drop for OwnedCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.down() {
+            eprintln!("taking down {}: {e}", self.0.dir().display());
+        }
+    }
+}

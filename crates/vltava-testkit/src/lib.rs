@@ -40,7 +40,7 @@ mod probe;
 mod process;
 pub mod security;
 
-pub use cluster::{CLUSTER_DIR_ENV, Cluster, ClusterConfig, NodeState, NodeStatus};
+pub use cluster::{CLUSTER_DIR_ENV, Cluster, ClusterConfig, NodeState, NodeStatus, OwnedCluster};
 pub use dist::{COMPAT_KAFKA_VERSION, DEFAULT_KAFKA_VERSION, Distribution};
 pub use error::{Error, Result};
 pub use probe::{BrokerInfo, MetadataInfo, PartitionInfo, TopicInfo};

@@ -1,5 +1,5 @@
 //! The generated files that span all specs: `mod.rs`, `api_key.rs` (the
-//! [`ApiKey`] enum) and `bodies.rs` (`RequestBody` and `ResponseBody`).
+//! `ApiKey` enum) and `bodies.rs` (`RequestBody` and `ResponseBody`).
 
 use std::fmt::Write as _;
 

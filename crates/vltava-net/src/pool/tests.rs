@@ -113,7 +113,7 @@ fn backoff_doubles_up_to_the_cap_and_jitter_only_shortens_it() {
 #[test]
 fn jitter_is_spread_over_zero_to_one() {
     let pool = BrokerPool::new(PoolConfig::default());
-    let samples: Vec<f64> = (0..1000).map(|_| pool.inner.next_jitter()).collect();
+    let samples: Vec<f64> = (0..1000).map(|_| pool.inner.jitter.next()).collect();
     assert!(samples.iter().all(|j| (0.0..1.0).contains(j)));
     let low = samples.iter().filter(|&&j| j < 0.5).count();
     assert!((400..600).contains(&low), "{low} of 1000 below 0.5");

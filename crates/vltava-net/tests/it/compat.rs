@@ -2,20 +2,9 @@
 //! one-node cluster of its own.
 
 use vltava_net::{Connection, ConnectionConfig, client_range};
-use vltava_testkit::{COMPAT_KAFKA_VERSION, Cluster, ClusterConfig};
+use vltava_testkit::{COMPAT_KAFKA_VERSION, Cluster, ClusterConfig, OwnedCluster};
 use vltava_wire::ApiKey;
 use vltava_wire::messages::MetadataRequest;
-
-/// Takes the cluster down however the test ends.
-struct Down(Cluster);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.down() {
-            eprintln!("taking down {}: {e}", self.0.dir().display());
-        }
-    }
-}
 
 #[tokio::test]
 async fn negotiates_with_kafka_3_9_and_picks_lower_versions_than_with_4() {
@@ -23,9 +12,9 @@ async fn negotiates_with_kafka_3_9_and_picks_lower_versions_than_with_4() {
     let config = ClusterConfig::new(dir)
         .nodes(1)
         .kafka_version(COMPAT_KAFKA_VERSION);
-    let old = Down(Cluster::start(config).unwrap_or_else(|e| panic!("{e}")));
-    assert!(old.0.kafka_version().starts_with("3.9"));
-    let old_broker = old.0.broker_addr(1).unwrap().to_string();
+    let old = OwnedCluster::start(config).unwrap_or_else(|e| panic!("{e}"));
+    assert!(old.kafka_version().starts_with("3.9"));
+    let old_broker = old.broker_addr(1).unwrap().to_string();
     let old_conn = Connection::connect(&old_broker, ConnectionConfig::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -73,5 +62,5 @@ async fn negotiates_with_kafka_3_9_and_picks_lower_versions_than_with_4() {
     // And the negotiated request works.
     let metadata = old_conn.send(MetadataRequest::default()).await.unwrap();
     assert_eq!(metadata.brokers.len(), 1);
-    assert_eq!(metadata.cluster_id.as_deref(), Some(old.0.cluster_id()));
+    assert_eq!(metadata.cluster_id.as_deref(), Some(old.cluster_id()));
 }

@@ -7,27 +7,16 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use vltava_net::{Connection, ConnectionConfig, NetError};
-use vltava_testkit::{Cluster, ClusterConfig};
+use vltava_testkit::{ClusterConfig, OwnedCluster};
 use vltava_wire::messages::MetadataRequest;
-
-/// Takes the cluster down however the test ends.
-struct Down(Cluster);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.down() {
-            eprintln!("taking down {}: {e}", self.0.dir().display());
-        }
-    }
-}
 
 #[tokio::test]
 async fn pausing_times_requests_out_and_killing_fails_them_at_once() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vltava-net-kill");
     let cluster =
-        Down(Cluster::start(ClusterConfig::new(dir).nodes(1)).unwrap_or_else(|e| panic!("{e}")));
+        OwnedCluster::start(ClusterConfig::new(dir).nodes(1)).unwrap_or_else(|e| panic!("{e}"));
     let node = 1;
-    let broker = cluster.0.broker_addr(node).unwrap().to_string();
+    let broker = cluster.broker_addr(node).unwrap().to_string();
     // A request timeout far longer than the test, so failing by timeout
     // could not pass for failing at once.
     let config = ConnectionConfig::new().request_timeout(Duration::from_secs(120));
@@ -46,7 +35,7 @@ async fn pausing_times_requests_out_and_killing_fails_them_at_once() {
 
     // Frozen, the broker keeps its socket open and answers nothing, so the
     // requests are certainly in flight when it dies.
-    cluster.0.pause(node).unwrap();
+    cluster.pause(node).unwrap();
     let error = impatient
         .send(MetadataRequest::default())
         .await
@@ -61,7 +50,7 @@ async fn pausing_times_requests_out_and_killing_fails_them_at_once() {
     }
     // Let the writer put them on the wire.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    cluster.0.kill(node).unwrap();
+    cluster.kill(node).unwrap();
     let killed = Instant::now();
 
     let mut failed = 0;
@@ -93,7 +82,7 @@ async fn pausing_times_requests_out_and_killing_fails_them_at_once() {
     assert!(error.is_retriable(), "{error}");
 
     // Once restarted, a new connection works again.
-    cluster.0.start_node(node).unwrap();
+    cluster.start_node(node).unwrap();
     let connection = Connection::connect(&broker, config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

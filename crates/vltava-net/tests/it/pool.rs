@@ -8,21 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vltava_net::{BrokerPool, ConnectionConfig, NetError, PoolConfig, Purpose, Recovery};
-use vltava_testkit::{Cluster, ClusterConfig};
+use vltava_testkit::{ClusterConfig, OwnedCluster};
 use vltava_wire::messages::fetch_request::{FetchPartition, FetchTopic};
 use vltava_wire::messages::metadata_request::MetadataRequestTopic;
 use vltava_wire::messages::{ApiVersionsRequest, FetchRequest, MetadataRequest};
-
-/// Takes the cluster down however the test ends.
-struct Down(Cluster);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.down() {
-            eprintln!("taking down {}: {e}", self.0.dir().display());
-        }
-    }
-}
 
 /// A fetch of an empty partition that the broker holds for `wait`.
 fn long_fetch(topic: &str, topic_id: vltava_wire::Uuid, wait: Duration) -> FetchRequest {
@@ -49,8 +38,8 @@ fn long_fetch(topic: &str, topic_id: vltava_wire::Uuid, wait: Duration) -> Fetch
 async fn pool_keeps_purposes_apart_and_survives_a_kill_9() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vltava-net-pool");
     let cluster =
-        Down(Cluster::start(ClusterConfig::new(dir).nodes(3)).unwrap_or_else(|e| panic!("{e}")));
-    let cluster = &cluster.0;
+        OwnedCluster::start(ClusterConfig::new(dir).nodes(3)).unwrap_or_else(|e| panic!("{e}"));
+    let cluster = &*cluster;
     let topic = "pool-test";
     cluster.create_topic(topic, 1, 1).unwrap();
     let leader = cluster.partition_leader(topic, 0).unwrap();

@@ -8,20 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use vltava_producer::{Producer, ProducerConfig, ProducerRecord};
-use vltava_testkit::{Cluster, ClusterConfig};
+use vltava_testkit::{ClusterConfig, OwnedCluster};
 
 use crate::read_topic;
-
-/// Takes the cluster down however the test ends.
-struct Down(Cluster);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.down() {
-            eprintln!("taking down {}: {e}", self.0.dir().display());
-        }
-    }
-}
 
 /// Sends numbered records (key `p{i % 3}` so all three partitions get
 /// some) until `stop`; returns, per acknowledged record, its number and
@@ -87,8 +76,8 @@ fn check_exactly_once(log: &BTreeMap<i32, Vec<crate::ReadRecord>>, acked: &[(usi
 async fn no_acknowledged_record_is_lost_or_doubled_through_kill_9_and_a_rolling_restart() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vltava-producer-restarts");
     let cluster =
-        Down(Cluster::start(ClusterConfig::new(dir).nodes(3)).unwrap_or_else(|e| panic!("{e}")));
-    let cluster = &cluster.0;
+        OwnedCluster::start(ClusterConfig::new(dir).nodes(3)).unwrap_or_else(|e| panic!("{e}"));
+    let cluster = &*cluster;
     let topic = "restarts";
     cluster.create_topic(topic, 3, 3).unwrap();
 

@@ -1,9 +1,9 @@
 //! The retry pieces every admin call shares: what an attempt answers per
 //! item ([`Step`]) and the capped exponential [`Backoff`] between attempts.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use vltava_net::Jitter;
 
 use super::AdminError;
 
@@ -17,47 +17,37 @@ pub(crate) enum Step<T> {
     Retry(AdminError),
 }
 
-/// Waits between attempts: `first`, doubled per attempt, capped at `max`,
-/// shortened by up to 20 % at random (KIP-580's jitter, only ever
-/// downwards, so that `max` is a true bound).
+/// Waits between attempts: [`vltava_net::Backoff`] (doubling, capped,
+/// jitter only shortening), counting this call's attempts.
 #[derive(Debug)]
 pub(crate) struct Backoff {
-    first: Duration,
-    max: Duration,
+    backoff: vltava_net::Backoff,
     attempts: u32,
-    state: u64,
+    jitter: Jitter,
 }
 
 impl Backoff {
     pub(crate) fn new(first: Duration, max: Duration) -> Self {
-        Self::with_seed(first, max, RandomState::new().hash_one(Instant::now()))
+        Self::with_jitter(first, max, Jitter::new())
     }
 
+    #[cfg(test)]
     pub(crate) fn with_seed(first: Duration, max: Duration, seed: u64) -> Self {
+        Self::with_jitter(first, max, Jitter::seeded(seed))
+    }
+
+    fn with_jitter(first: Duration, max: Duration, jitter: Jitter) -> Self {
         Self {
-            first,
-            max: max.max(first),
+            backoff: vltava_net::Backoff::new(first, max),
             attempts: 0,
-            state: seed,
+            jitter,
         }
     }
 
     /// The wait before the next attempt.
     pub(crate) fn next_delay(&mut self) -> Duration {
-        let doublings = self.attempts.min(30);
         self.attempts = self.attempts.saturating_add(1);
-        let full = self.first.saturating_mul(1 << doublings).min(self.max);
-        full.mul_f64(1.0 - 0.2 * self.jitter())
-    }
-
-    /// A fraction in [0, 1) (splitmix64).
-    fn jitter(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.backoff.delay(self.attempts, self.jitter.next())
     }
 }
 
