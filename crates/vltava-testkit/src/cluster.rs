@@ -368,6 +368,26 @@ impl Cluster {
         })
     }
 
+    /// Starts several stopped nodes at once and waits until each serves
+    /// metadata. Needed after the whole cluster went down: a lone KRaft
+    /// node cannot register until a majority of the controllers is back,
+    /// so starting nodes one by one (each waiting) never finishes.
+    pub fn start_nodes(&self, nodes: &[u32]) -> Result<()> {
+        for &node in nodes {
+            self.spec(node)?;
+            if self.liveness(node) == Liveness::Dead {
+                self.spawn(node)?;
+            }
+        }
+        for &node in nodes {
+            self.wait_until(&format!("node {node} to serve metadata"), || {
+                self.check_alive(node)?;
+                Ok(self.serves_as_registered(node))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Stops a node cleanly (SIGTERM) and waits until its process has exited.
     pub fn stop(&self, node: u32) -> Result<()> {
         let Some(pid) = self.live_pid(node)? else {

@@ -1,0 +1,372 @@
+//! [`Consumer`]: the handle that polls records of assigned partitions.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::task::AbortHandle;
+use vltava_meta::{Interest, MetadataClient, MetadataConfig};
+use vltava_net::{BrokerPool, PoolConfig};
+use vltava_wire::records::ControlRecordType;
+use vltava_wire::{Batch, DecompressionLimit, RecordBatches};
+
+use crate::TopicPartition;
+use crate::config::{ConsumerConfig, Isolation};
+use crate::error::ConsumeError;
+use crate::fetcher::{self, Completed, POLL_SLICE, Shared, State};
+use crate::record::{ConsumerRecord, Fetches};
+
+/// Reads records of the partitions it is assigned: fetches ahead in the
+/// background (bounded by `buffer_bytes`), hands them out in `poll`.
+///
+/// This is the consumer without a group: partitions are chosen with
+/// [`Consumer::assign`], positions with [`Consumer::seek`] or the reset
+/// policy. Group membership and commits come from `vltava-group`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use vltava_consumer::{Consumer, ConsumerConfig, OffsetReset, TopicPartition};
+///
+/// # async fn run() -> Result<(), vltava_consumer::ConsumeError> {
+/// let config = ConsumerConfig::new().offset_reset(OffsetReset::Earliest);
+/// let consumer = Consumer::new("127.0.0.1:9092", config)?;
+/// consumer.assign([TopicPartition::new("orders", 0)]);
+/// let fetches = consumer.poll(Duration::from_secs(1)).await;
+/// for record in fetches.records() {
+///     println!("{}@{}: {:?}", record.partition, record.offset, record.value);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Consumer {
+    shared: Arc<Shared>,
+    task: AbortHandle,
+}
+
+impl Consumer {
+    /// A consumer of the cluster reached through `bootstrap`. Must be
+    /// called within a tokio runtime.
+    pub fn new(bootstrap: &str, config: ConsumerConfig) -> Result<Self, ConsumeError> {
+        let pool = BrokerPool::new(PoolConfig::new(config.connection.clone()));
+        let meta = MetadataClient::new(
+            bootstrap,
+            pool,
+            MetadataConfig::new().interest(Interest::topics(Vec::<String>::new())),
+        )
+        .map_err(|e| ConsumeError::Meta(Arc::new(e)))?;
+        Ok(Self::with_metadata(meta, config))
+    }
+
+    /// A consumer sharing `meta` (and its connections). Must be called
+    /// within a tokio runtime.
+    pub fn with_metadata(meta: MetadataClient, config: ConsumerConfig) -> Self {
+        let shared = Arc::new(Shared::new(config, meta));
+        let task = tokio::spawn(fetcher::run(shared.clone())).abort_handle();
+        Self { shared, task }
+    }
+
+    /// Replaces the assignment. Partitions kept keep their position; new
+    /// ones start from the reset policy (or a later `seek`).
+    pub fn assign(&self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        let wanted: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+        let topics: HashSet<String> = wanted.iter().map(|tp| tp.topic.clone()).collect();
+        self.shared.meta.add_topics(topics);
+        let mut state = self.shared.lock();
+        state.partitions.retain(|tp, _| wanted.contains(tp));
+        for tp in wanted {
+            state.partitions.entry(tp).or_default();
+        }
+        let assigned = state.partitions.keys().cloned().collect::<HashSet<_>>();
+        drop_unassigned(&mut state, &assigned);
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared.lock().partitions.keys().cloned().collect()
+    }
+
+    /// Sets the next offset `poll` returns for `tp` (which must be
+    /// assigned; otherwise nothing happens and `false` is returned).
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> bool {
+        let mut state = self.shared.lock();
+        let Some(p) = state.partitions.get_mut(tp) else {
+            return false;
+        };
+        p.position = Some(offset);
+        p.last_epoch = None;
+        p.generation += 1;
+        // A partition stopped by an error goes on from the new position.
+        p.stuck = false;
+        drop(state);
+        self.shared.wake.notify_one();
+        true
+    }
+
+    /// The next offset `poll` returns for `tp`, once known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared.lock().partitions.get(tp)?.position
+    }
+
+    /// How far `tp`'s position is behind its high watermark, as last seen.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let state = self.shared.lock();
+        let position = state.partitions.get(tp)?.position?;
+        let high = *state.high_watermarks.get(tp)?;
+        Some((high - position).max(0))
+    }
+
+    /// Stops fetching `partitions` until [`Consumer::resume`].
+    pub fn pause(&self, partitions: &[TopicPartition]) {
+        let mut state = self.shared.lock();
+        for tp in partitions {
+            if let Some(p) = state.partitions.get_mut(tp) {
+                p.paused = true;
+            }
+        }
+    }
+
+    /// Fetches `partitions` again.
+    pub fn resume(&self, partitions: &[TopicPartition]) {
+        let mut state = self.shared.lock();
+        for tp in partitions {
+            if let Some(p) = state.partitions.get_mut(tp) {
+                p.paused = false;
+            }
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+
+    /// Waits up to `timeout` for records or errors and returns them: at
+    /// most `max_poll_records` records, each partition's in offset order,
+    /// and every error met since the last poll. Returns within the timeout
+    /// whatever the brokers do.
+    pub async fn poll(&self, timeout: Duration) -> Fetches {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let fetches = self.take();
+            if !fetches.is_empty() || self.shared.closed.load(Ordering::Acquire) {
+                return fetches;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return fetches;
+            }
+            let wait = (deadline - now).min(POLL_SLICE);
+            let ready = self.shared.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            // Data may have arrived between `take` and `enable`.
+            if !self.shared.lock().completed.is_empty() {
+                continue;
+            }
+            let _ = tokio::time::timeout(wait, ready).await;
+        }
+    }
+
+    /// Stops fetching; later polls return nothing.
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.task.abort();
+        self.shared.ready.notify_waiters();
+    }
+
+    /// Takes buffered data into records, advancing positions.
+    fn take(&self) -> Fetches {
+        let mut fetches = Fetches::default();
+        let max = self.shared.config.max_poll_records;
+        let mut state = self.shared.lock();
+        fetches.errors = std::mem::take(&mut state.errors);
+        let mut taken = 0;
+        while taken < max {
+            let Some(completed) = state.completed.pop_front() else {
+                break;
+            };
+            state.consumed(&completed);
+            let Some(p) = state.partitions.get(&completed.tp) else {
+                continue;
+            };
+            if p.generation != completed.generation || p.position != Some(completed.fetch_offset) {
+                continue;
+            }
+            let (records, next, epoch, error) =
+                decode(&completed, &self.shared.config, max - taken);
+            let p = state
+                .partitions
+                .get_mut(&completed.tp)
+                .expect("looked up above");
+            if next > completed.fetch_offset {
+                p.position = Some(next);
+                if epoch.is_some() {
+                    p.last_epoch = epoch;
+                }
+            }
+            if let Some(error) = error {
+                fetches.errors.push(error);
+            }
+            taken += records.len();
+            if !records.is_empty() {
+                fetches.partitions.push((completed.tp.clone(), records));
+            }
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+        fetches
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("assignment", &self.assignment())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drops buffered data of partitions no longer assigned.
+fn drop_unassigned(state: &mut State, assigned: &HashSet<TopicPartition>) {
+    let (keep, gone): (Vec<Completed>, Vec<Completed>) = state
+        .completed
+        .drain(..)
+        .partition(|c| assigned.contains(&c.tp));
+    for c in &gone {
+        state.buffered_bytes = state.buffered_bytes.saturating_sub(c.records.len());
+    }
+    state.completed = keep.into();
+}
+
+/// Decodes up to `max` records of a completed fetch from its fetch offset
+/// on, skipping control batches and, under read_committed, aborted
+/// transactions. Returns the records, the next position, the leader epoch
+/// of the last record, and an error if a batch was corrupt.
+fn decode(
+    completed: &Completed,
+    config: &ConsumerConfig,
+    max: usize,
+) -> (Vec<ConsumerRecord>, i64, Option<i32>, Option<ConsumeError>) {
+    let topic: Arc<str> = Arc::from(completed.tp.topic.as_str());
+    let mut records = Vec::new();
+    let mut next = completed.fetch_offset;
+    let mut epoch = None;
+    let read_committed = config.isolation == Isolation::ReadCommitted;
+    let mut aborted_txns: Vec<(i64, i64)> = completed.aborted.clone();
+    aborted_txns.sort_by_key(|&(_, first)| first);
+    let mut aborted_txns = aborted_txns.into_iter().peekable();
+    let mut aborting: HashSet<i64> = HashSet::new();
+    let batches = RecordBatches::new(completed.records.clone()).verify_crc(config.check_crcs);
+    for batch in batches {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                let error = ConsumeError::Corrupt {
+                    tp: completed.tp.clone(),
+                    offset: next,
+                    message: e.to_string(),
+                };
+                return (records, next, epoch, Some(error));
+            }
+        };
+        if batch.last_offset() < next {
+            continue;
+        }
+        let (producer_id, transactional, leader_epoch) = match &batch {
+            Batch::V2(b) => (
+                b.producer_id(),
+                b.is_transactional(),
+                Some(b.partition_leader_epoch()),
+            ),
+            Batch::Legacy(_) => (-1, false, None),
+        };
+        if read_committed {
+            // A transaction the broker lists as aborted is in effect from
+            // its first offset until its ABORT marker.
+            while let Some(&(pid, first)) = aborted_txns.peek() {
+                if first > batch.last_offset() {
+                    break;
+                }
+                aborting.insert(pid);
+                aborted_txns.next();
+            }
+        }
+        if batch.is_control() {
+            // A marker ends its producer's transaction.
+            if let Ok(control) = batch.records(DecompressionLimit::DEFAULT)
+                && let Some(Ok(record)) = control.iter().next()
+                && let Ok(kind) = record.control_record()
+                && kind.kind == ControlRecordType::ABORT
+            {
+                aborting.remove(&producer_id);
+            }
+            next = batch.next_offset();
+            continue;
+        }
+        if read_committed && transactional && aborting.contains(&producer_id) {
+            next = batch.next_offset();
+            continue;
+        }
+        let decoded = match batch.records(DecompressionLimit::DEFAULT) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                let error = ConsumeError::Corrupt {
+                    tp: completed.tp.clone(),
+                    offset: next,
+                    message: e.to_string(),
+                };
+                return (records, next, epoch, Some(error));
+            }
+        };
+        for record in decoded.iter() {
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    let error = ConsumeError::Corrupt {
+                        tp: completed.tp.clone(),
+                        offset: next,
+                        message: e.to_string(),
+                    };
+                    return (records, next, epoch, Some(error));
+                }
+            };
+            if record.offset() < next {
+                continue;
+            }
+            if records.len() >= max {
+                return (records, next, epoch, None);
+            }
+            let headers = record
+                .headers()
+                .filter_map(Result::ok)
+                .map(|h| {
+                    (
+                        String::from_utf8_lossy(h.key()).into_owned(),
+                        h.value_bytes(),
+                    )
+                })
+                .collect();
+            records.push(ConsumerRecord {
+                topic: topic.clone(),
+                partition: completed.tp.partition,
+                offset: record.offset(),
+                leader_epoch: leader_epoch.filter(|&e| e >= 0),
+                timestamp: record.timestamp(),
+                key: record.key_bytes(),
+                value: record.value_bytes(),
+                headers,
+            });
+            next = record.offset() + 1;
+            epoch = leader_epoch.filter(|&e| e >= 0);
+        }
+        // Offsets a compacted batch left out are skipped too.
+        next = next.max(batch.next_offset());
+    }
+    (records, next, epoch, None)
+}

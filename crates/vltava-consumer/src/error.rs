@@ -1,0 +1,77 @@
+//! [`ConsumeError`]: what went wrong while consuming.
+
+use std::sync::Arc;
+
+use vltava_meta::MetaError;
+use vltava_net::NetError;
+use vltava_wire::ErrorCode;
+
+use crate::TopicPartition;
+
+/// An error `poll` reports. Cheap to clone.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// A broker could not be reached or answered badly; the client retries.
+    #[error("fetching from {broker}: {source}; retrying in {retry_in_ms} ms")]
+    Broker {
+        /// The broker's address.
+        broker: String,
+        /// What failed.
+        #[source]
+        source: Arc<NetError>,
+        /// When the client tries again.
+        retry_in_ms: u64,
+    },
+    /// A partition's fetch failed with a Kafka error; retriable ones are
+    /// handled by the client (metadata refresh, new leader).
+    #[error("{tp}: {code}")]
+    Partition {
+        /// The partition.
+        tp: TopicPartition,
+        /// The broker's code.
+        code: ErrorCode,
+    },
+    /// The partition's position is out of range and the reset policy is
+    /// `None`: `seek` to go on.
+    #[error("{tp}: offset {offset} is out of range and offset_reset is None; seek to go on")]
+    OutOfRange {
+        /// The partition.
+        tp: TopicPartition,
+        /// The position that is out of range.
+        offset: i64,
+    },
+    /// A batch could not be decoded (CRC, corruption): the partition stops
+    /// at that offset.
+    #[error("{tp}: corrupt record batch at offset {offset}: {message}")]
+    Corrupt {
+        /// The partition.
+        tp: TopicPartition,
+        /// The offset it stopped at.
+        offset: i64,
+        /// The decoder's message.
+        message: String,
+    },
+    /// Metadata could not be had.
+    #[error(transparent)]
+    Meta(Arc<MetaError>),
+    /// The consumer is closed.
+    #[error("the consumer is closed")]
+    Closed,
+}
+
+impl ConsumeError {
+    /// Whether the consumer cannot go on by itself: a corrupt batch, an
+    /// out-of-range position with no reset policy, a non-retriable Kafka
+    /// or transport error, or a closed consumer. A broker restart is never
+    /// fatal.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::Broker { source, .. } => !source.is_retriable(),
+            Self::Partition { code, .. } => !vltava_net::Recovery::of_code(*code)
+                .is_some_and(vltava_net::Recovery::is_retriable),
+            Self::Meta(e) => !e.is_retriable(),
+            Self::OutOfRange { .. } | Self::Corrupt { .. } | Self::Closed => true,
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! The fetcher: one task per consumer that keeps a fetch in flight to
+//! every broker leading an assigned partition (each with its own KIP-227
+//! session), resets positions that need it, and buffers what comes back
+//! for `poll`, within a byte budget.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use vltava_meta::{LeaderHints, MetadataClient, RefreshReason};
+use vltava_net::{Backoff, Jitter, NetError, Purpose, Recovery};
+use vltava_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use vltava_wire::messages::{FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse};
+use vltava_wire::{ErrorCode, Uuid};
+
+use crate::TopicPartition;
+use crate::config::{ConsumerConfig, Isolation, OffsetReset};
+use crate::error::ConsumeError;
+use crate::fetch_session::{FetchSession, PartitionFetch};
+
+/// One assigned partition.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PartitionState {
+    /// The next offset to hand out; `None` until reset.
+    pub(crate) position: Option<i64>,
+    /// The leader epoch of the last record handed out.
+    pub(crate) last_epoch: Option<i32>,
+    pub(crate) paused: bool,
+    /// A fetch or a reset for it is on the wire.
+    in_flight: bool,
+    /// Fetched data for it waits in the buffer.
+    buffered: bool,
+    /// Bumped by every seek or reassignment: data fetched before is stale.
+    pub(crate) generation: u64,
+    /// An out-of-range position already reported (policy None).
+    pub(crate) stuck: bool,
+}
+
+/// A partition's fetched data, waiting for `poll`.
+#[derive(Debug)]
+pub(crate) struct Completed {
+    pub(crate) tp: TopicPartition,
+    pub(crate) generation: u64,
+    pub(crate) fetch_offset: i64,
+    pub(crate) records: Bytes,
+    /// `(producer id, first offset)` of aborted transactions (read_committed).
+    pub(crate) aborted: Vec<(i64, i64)>,
+}
+
+/// What the consumer handle and the fetcher share.
+pub(crate) struct Shared {
+    pub(crate) config: ConsumerConfig,
+    pub(crate) meta: MetadataClient,
+    state: Mutex<State>,
+    /// Wakes the fetcher: assignment, seek, data consumed.
+    pub(crate) wake: Notify,
+    /// Wakes `poll`: data or errors arrived.
+    pub(crate) ready: Notify,
+    pub(crate) closed: AtomicBool,
+    jitter: Jitter,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) partitions: BTreeMap<TopicPartition, PartitionState>,
+    pub(crate) completed: VecDeque<Completed>,
+    pub(crate) buffered_bytes: usize,
+    pub(crate) errors: Vec<ConsumeError>,
+    /// Per partition, its high watermark as last seen.
+    pub(crate) high_watermarks: HashMap<TopicPartition, i64>,
+}
+
+impl State {
+    /// A completed fetch was taken out for `poll`.
+    pub(crate) fn consumed(&mut self, completed: &Completed) {
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(completed.records.len());
+        if let Some(p) = self.partitions.get_mut(&completed.tp) {
+            p.buffered = false;
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(config: ConsumerConfig, meta: MetadataClient) -> Self {
+        Self {
+            config,
+            meta,
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            ready: Notify::new(),
+            closed: AtomicBool::new(false),
+            jitter: Jitter::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn report(&self, error: ConsumeError) {
+        self.lock().errors.push(error);
+        self.ready.notify_waiters();
+    }
+}
+
+/// What came back from a broker.
+enum Outcome {
+    Fetch {
+        broker: String,
+        asked: Vec<(TopicPartition, u64, i64)>,
+        ids: HashMap<Uuid, String>,
+        result: Result<FetchResponse, NetError>,
+    },
+    Reset {
+        broker: String,
+        asked: Vec<(TopicPartition, u64)>,
+        result: Result<ListOffsetsResponse, NetError>,
+    },
+}
+
+/// Runs until the consumer closes.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut sessions: HashMap<String, FetchSession> = HashMap::new();
+    let mut fetching: HashMap<String, bool> = HashMap::new();
+    let mut failures: HashMap<String, (u32, Instant)> = HashMap::new();
+    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    let mut snapshots = shared.meta.watch();
+    let backoff = Backoff::new(shared.config.retry_backoff, shared.config.retry_backoff_max);
+    loop {
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let next = dispatch(
+            &shared,
+            &mut sessions,
+            &mut fetching,
+            &failures,
+            &mut tasks,
+            now,
+        );
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(done) = tasks.join_next() => {
+                if let Ok(outcome) = done {
+                    handle(&shared, outcome, &mut sessions, &mut fetching, &mut failures, &backoff);
+                }
+            }
+            () = shared.wake.notified() => {}
+            _ = snapshots.changed() => {}
+            () = sleep => {}
+        }
+    }
+}
+
+/// Sends what can be sent; returns when a backed-off broker may be tried.
+fn dispatch(
+    shared: &Arc<Shared>,
+    sessions: &mut HashMap<String, FetchSession>,
+    fetching: &mut HashMap<String, bool>,
+    failures: &HashMap<String, (u32, Instant)>,
+    tasks: &mut JoinSet<Outcome>,
+    now: Instant,
+) -> Option<Instant> {
+    let snapshot = shared.meta.snapshot();
+    let config = &shared.config;
+    let mut wake_at: Option<Instant> = None;
+    let mut fetches: BTreeMap<String, BTreeMap<TopicPartition, (PartitionFetch, u64)>> =
+        BTreeMap::new();
+    let mut resets: BTreeMap<String, Vec<(TopicPartition, u64)>> = BTreeMap::new();
+    let mut missing_leader = false;
+    {
+        let mut state = shared.lock();
+        let over_budget = state.buffered_bytes >= config.buffer_bytes;
+        for (tp, p) in state.partitions.iter_mut() {
+            if p.paused || p.in_flight || p.buffered || p.stuck {
+                continue;
+            }
+            let Some(leader) = snapshot.leader(&tp.topic, tp.partition) else {
+                missing_leader = true;
+                continue;
+            };
+            let broker = leader.broker.address();
+            if let Some(&(_, until)) = failures.get(&broker)
+                && until > now
+            {
+                wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
+                continue;
+            }
+            match p.position {
+                None => resets
+                    .entry(broker)
+                    .or_default()
+                    .push((tp.clone(), p.generation)),
+                Some(offset) if !over_budget => {
+                    if fetching.get(&broker).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    let fetch = PartitionFetch {
+                        fetch_offset: offset,
+                        current_leader_epoch: leader.epoch,
+                        last_fetched_epoch: p.last_epoch,
+                        max_bytes: config.max_partition_fetch_bytes,
+                    };
+                    fetches
+                        .entry(broker)
+                        .or_default()
+                        .insert(tp.clone(), (fetch, p.generation));
+                }
+                Some(_) => {}
+            }
+        }
+        for asked in resets.values() {
+            for (tp, _) in asked {
+                if let Some(p) = state.partitions.get_mut(tp) {
+                    p.in_flight = true;
+                }
+            }
+        }
+        for wanted in fetches.values() {
+            for tp in wanted.keys() {
+                if let Some(p) = state.partitions.get_mut(tp) {
+                    p.in_flight = true;
+                }
+            }
+        }
+    }
+    if missing_leader {
+        shared.meta.request_refresh(RefreshReason::Explicit);
+    }
+    let pool = shared.meta.pool().clone();
+    for (broker, asked) in resets {
+        let request = reset_request(&asked, config.offset_reset, config.isolation);
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            let result = pool.send(&broker, Purpose::Control, request).await;
+            Outcome::Reset {
+                broker,
+                asked,
+                result,
+            }
+        });
+    }
+    for (broker, wanted) in fetches {
+        let ids: HashMap<String, Uuid> = wanted
+            .keys()
+            .filter_map(|tp| {
+                let id = snapshot.topic(&tp.topic)?.id?;
+                Some((tp.topic.clone(), id))
+            })
+            .collect();
+        let by_id: HashMap<Uuid, String> = ids.iter().map(|(n, i)| (*i, n.clone())).collect();
+        let session = sessions.entry(broker.clone()).or_default();
+        let positions: BTreeMap<TopicPartition, PartitionFetch> =
+            wanted.iter().map(|(tp, (f, _))| (tp.clone(), *f)).collect();
+        let mut request = FetchRequest {
+            replica_id: -1,
+            max_wait_ms: i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX),
+            min_bytes: config.fetch_min_bytes,
+            max_bytes: config.fetch_max_bytes,
+            isolation_level: match config.isolation {
+                Isolation::ReadUncommitted => 0,
+                Isolation::ReadCommitted => 1,
+            },
+            ..Default::default()
+        };
+        session.build(&positions, &ids).apply(&mut request);
+        let asked: Vec<(TopicPartition, u64, i64)> = wanted
+            .into_iter()
+            .map(|(tp, (f, generation))| (tp, generation, f.fetch_offset))
+            .collect();
+        fetching.insert(broker.clone(), true);
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            let result = pool.send(&broker, Purpose::Fetch, request).await;
+            Outcome::Fetch {
+                broker,
+                asked,
+                ids: by_id,
+                result,
+            }
+        });
+    }
+    wake_at
+}
+
+/// ListOffsets for partitions to reset: earliest (-2) or latest (-1).
+fn reset_request(
+    asked: &[(TopicPartition, u64)],
+    policy: OffsetReset,
+    isolation: Isolation,
+) -> ListOffsetsRequest {
+    let timestamp = match policy {
+        OffsetReset::Earliest => -2,
+        // With policy None the latest offset is looked up only to say
+        // where the log ends; nothing moves.
+        OffsetReset::Latest | OffsetReset::None => -1,
+    };
+    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+    for (tp, _) in asked {
+        let partition = ListOffsetsPartition {
+            partition_index: tp.partition,
+            current_leader_epoch: -1,
+            timestamp,
+            max_num_offsets: 1,
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| t.name == tp.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(ListOffsetsTopic {
+                name: tp.topic.clone(),
+                partitions: vec![partition],
+                ..Default::default()
+            }),
+        }
+    }
+    ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: match isolation {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        },
+        topics,
+        ..Default::default()
+    }
+}
+
+fn handle(
+    shared: &Arc<Shared>,
+    outcome: Outcome,
+    sessions: &mut HashMap<String, FetchSession>,
+    fetching: &mut HashMap<String, bool>,
+    failures: &mut HashMap<String, (u32, Instant)>,
+    backoff: &Backoff,
+) {
+    match outcome {
+        Outcome::Fetch {
+            broker,
+            asked,
+            ids,
+            result,
+        } => {
+            fetching.insert(broker.clone(), false);
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    if let Some(s) = sessions.get_mut(&broker) {
+                        s.handle_failure();
+                    }
+                    release(shared, asked.iter().map(|(tp, _, _)| tp));
+                    broker_failed(shared, &broker, error, failures, backoff);
+                    return;
+                }
+            };
+            failures.remove(&broker);
+            let outcome = sessions
+                .entry(broker.clone())
+                .or_default()
+                .handle_response(&response);
+            let hints = LeaderHints::from_fetch_response(&response);
+            if !hints.is_empty() {
+                shared.meta.apply_leader_hints(&hints);
+            }
+            handle_fetch(
+                shared,
+                &asked,
+                &ids,
+                response,
+                matches!(outcome, crate::fetch_session::SessionOutcome::Reset(_)),
+            );
+        }
+        Outcome::Reset {
+            broker,
+            asked,
+            result,
+        } => {
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    release(shared, asked.iter().map(|(tp, _)| tp));
+                    broker_failed(shared, &broker, error, failures, backoff);
+                    return;
+                }
+            };
+            failures.remove(&broker);
+            handle_reset(shared, &asked, &response);
+        }
+    }
+    shared.wake.notify_one();
+}
+
+/// Clears the in-flight marks of partitions whose request failed.
+fn release<'a>(shared: &Shared, tps: impl Iterator<Item = &'a TopicPartition>) {
+    let mut state = shared.lock();
+    for tp in tps {
+        if let Some(p) = state.partitions.get_mut(tp) {
+            p.in_flight = false;
+        }
+    }
+}
+
+fn broker_failed(
+    shared: &Shared,
+    broker: &str,
+    error: NetError,
+    failures: &mut HashMap<String, (u32, Instant)>,
+    backoff: &Backoff,
+) {
+    if error.recovery().refreshes_metadata() {
+        shared.meta.report_transport_failure(broker);
+    }
+    let entry = failures
+        .entry(broker.to_owned())
+        .or_insert((0, Instant::now()));
+    entry.0 += 1;
+    let wait = backoff.delay(entry.0, shared.jitter.next());
+    entry.1 = Instant::now() + wait;
+    shared.report(ConsumeError::Broker {
+        broker: broker.to_owned(),
+        source: Arc::new(error),
+        retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+    });
+}
+
+fn handle_fetch(
+    shared: &Shared,
+    asked: &[(TopicPartition, u64, i64)],
+    ids: &HashMap<Uuid, String>,
+    response: FetchResponse,
+    session_reset: bool,
+) {
+    let mut answered: HashMap<
+        TopicPartition,
+        vltava_wire::messages::fetch_response::PartitionData,
+    > = HashMap::new();
+    if !session_reset {
+        for topic in response.responses {
+            let name = if topic.topic.is_empty() {
+                ids.get(&topic.topic_id).cloned().unwrap_or_default()
+            } else {
+                topic.topic
+            };
+            for p in topic.partitions {
+                answered.insert(TopicPartition::new(name.clone(), p.partition_index), p);
+            }
+        }
+    }
+    let mut state = shared.lock();
+    let mut arrived = false;
+    let mut refresh = Vec::new();
+    for (tp, generation, fetch_offset) in asked {
+        let Some(p) = state.partitions.get_mut(tp) else {
+            continue;
+        };
+        p.in_flight = false;
+        if p.generation != *generation || p.position != Some(*fetch_offset) {
+            continue;
+        }
+        // An incremental answer leaves out partitions with nothing new.
+        let Some(data) = answered.remove(tp) else {
+            continue;
+        };
+        let code = ErrorCode::from(data.error_code);
+        match code {
+            ErrorCode::NONE => {
+                state
+                    .high_watermarks
+                    .insert(tp.clone(), data.high_watermark);
+                let records = data.records.unwrap_or_default();
+                if records.is_empty() {
+                    continue;
+                }
+                let p = state.partitions.get_mut(tp).expect("looked up above");
+                p.buffered = true;
+                state.buffered_bytes += records.len();
+                let aborted = data
+                    .aborted_transactions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| (a.producer_id, a.first_offset))
+                    .collect();
+                state.completed.push_back(Completed {
+                    tp: tp.clone(),
+                    generation: *generation,
+                    fetch_offset: *fetch_offset,
+                    records,
+                    aborted,
+                });
+                arrived = true;
+            }
+            ErrorCode::OFFSET_OUT_OF_RANGE => {
+                if shared.config.offset_reset == OffsetReset::None {
+                    p.stuck = true;
+                    state.errors.push(ConsumeError::OutOfRange {
+                        tp: tp.clone(),
+                        offset: *fetch_offset,
+                    });
+                    arrived = true;
+                } else {
+                    p.position = None;
+                }
+            }
+            code => match Recovery::of_code(code) {
+                Some(Recovery::RefreshMetadata | Recovery::Unreachable) => {
+                    refresh.push((tp.clone(), code));
+                }
+                Some(class) if class.is_retriable() => {}
+                _ => {
+                    p.stuck = true;
+                    state.errors.push(ConsumeError::Partition {
+                        tp: tp.clone(),
+                        code,
+                    });
+                    arrived = true;
+                }
+            },
+        }
+    }
+    drop(state);
+    for (tp, code) in refresh {
+        shared.meta.report_error(&tp.topic, tp.partition, code);
+    }
+    if arrived {
+        shared.ready.notify_waiters();
+    }
+}
+
+fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &ListOffsetsResponse) {
+    let mut answered: HashMap<(String, i32), (ErrorCode, i64, i32)> = HashMap::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            answered.insert(
+                (t.name.clone(), p.partition_index),
+                (ErrorCode::from(p.error_code), p.offset, p.leader_epoch),
+            );
+        }
+    }
+    let mut state = shared.lock();
+    let mut reported = false;
+    let mut refresh = Vec::new();
+    for (tp, generation) in asked {
+        let Some(p) = state.partitions.get_mut(tp) else {
+            continue;
+        };
+        p.in_flight = false;
+        if p.generation != *generation || p.position.is_some() {
+            continue;
+        }
+        let Some(&(code, offset, epoch)) = answered.get(&(tp.topic.clone(), tp.partition)) else {
+            continue;
+        };
+        if code.is_ok() && offset >= 0 {
+            if shared.config.offset_reset == OffsetReset::None {
+                p.stuck = true;
+                state.errors.push(ConsumeError::OutOfRange {
+                    tp: tp.clone(),
+                    offset,
+                });
+                reported = true;
+            } else {
+                p.position = Some(offset);
+                p.last_epoch = (epoch >= 0).then_some(epoch);
+            }
+        } else if Recovery::of_code(code).is_some_and(|r| r.refreshes_metadata()) {
+            refresh.push((tp.clone(), code));
+        } else if code.is_err() && !Recovery::of_code(code).is_some_and(Recovery::is_retriable) {
+            p.stuck = true;
+            state.errors.push(ConsumeError::Partition {
+                tp: tp.clone(),
+                code,
+            });
+            reported = true;
+        }
+    }
+    drop(state);
+    for (tp, code) in refresh {
+        shared.meta.report_error(&tp.topic, tp.partition, code);
+    }
+    if reported {
+        shared.ready.notify_waiters();
+    }
+}
+
+/// How long `poll` may wait at most between checks (so a closed consumer
+/// or a lost wake-up never blocks a poll past its timeout).
+pub(crate) const POLL_SLICE: Duration = Duration::from_millis(100);
