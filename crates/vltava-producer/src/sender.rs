@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use vltava_meta::LeaderHints;
 use vltava_net::{NetError, Purpose, Recovery};
-use vltava_wire::ErrorCode;
 use vltava_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use vltava_wire::messages::produce_response::PartitionProduceResponse;
 use vltava_wire::messages::{
     AddPartitionsToTxnResponse, InitProducerIdRequest, ProduceRequest, ProduceResponse,
 };
+use vltava_wire::{ApiKey, ErrorCode};
 
 use crate::accumulator::ProducerBatch;
 use crate::config::Acks;
@@ -29,6 +29,8 @@ enum Outcome {
     Produce(Flight),
     /// AddPartitionsToTxn for the transaction's new partitions.
     Added(Added),
+    /// A Produce request given up at its delivery deadline ended.
+    Drained(Drained),
 }
 
 /// The answer to AddPartitionsToTxn.
@@ -42,6 +44,17 @@ struct Flight {
     broker: String,
     batches: Vec<ProducerBatch>,
     result: Result<ProduceResponse, NetError>,
+    /// Set when the batches came back at their delivery deadline while the
+    /// request was still unanswered: it ends (answer or request timeout)
+    /// when this does, and only then are its batches off the wire.
+    still_on_wire: Option<JoinHandle<()>>,
+}
+
+/// A request given up at its delivery deadline has ended: its partitions'
+/// batches are off the wire.
+struct Drained {
+    broker: String,
+    partitions: Vec<TopicPartition>,
 }
 
 /// Why InitProducerId failed, and whether asking again may help.
@@ -119,6 +132,7 @@ impl Sender {
                     match done {
                         Ok(Outcome::Produce(flight)) => self.handle(flight),
                         Ok(Outcome::Added(added)) => self.handle_added(added),
+                        Ok(Outcome::Drained(drained)) => self.handle_drained(drained),
                         Err(_) => {}
                     }
                 }
@@ -434,9 +448,18 @@ impl Sender {
         *self.per_broker.entry(broker.clone()).or_default() += 1;
         let pool = self.shared.meta.pool().clone();
         let acks = config.acks;
-        self.in_flight.spawn(async move {
-            let result = if acks == Acks::None {
-                match pool.connection(&broker, Purpose::Produce).await {
+        // The first delivery deadline among the batches: the answer is not
+        // waited for past it (the request timeout may be far longer).
+        let delivery_timeout = config.delivery_timeout;
+        let deadline = batches
+            .iter()
+            .map(|b| b.created + delivery_timeout)
+            .min()
+            .unwrap_or_else(|| Instant::now() + delivery_timeout);
+        let target = broker.clone();
+        let mut exchange = Box::pin(async move {
+            if acks == Acks::None {
+                match pool.connection(&target, Purpose::Produce).await {
                     Ok(connection) => connection
                         .send_unanswered(request)
                         .await
@@ -444,13 +467,37 @@ impl Sender {
                     Err(error) => Err(error),
                 }
             } else {
-                pool.send(&broker, Purpose::Produce, request).await
-            };
-            Outcome::Produce(Flight {
-                broker,
-                batches,
-                result,
-            })
+                pool.send(&target, Purpose::Produce, request).await
+            }
+        });
+        self.in_flight.spawn(async move {
+            tokio::select! {
+                result = &mut exchange => Outcome::Produce(Flight {
+                    broker,
+                    batches,
+                    result,
+                    still_on_wire: None,
+                }),
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    // The batches come back now, to fail those past their
+                    // deadline; the request stays on the wire until it
+                    // ends, and is waited for before anything of its
+                    // partitions is retried or renumbered.
+                    let rest = tokio::spawn(async move {
+                        let _ = exchange.await;
+                    });
+                    Outcome::Produce(Flight {
+                        result: Err(NetError::Timeout {
+                            broker: broker.clone(),
+                            api_key: ApiKey::Produce,
+                            timeout: delivery_timeout,
+                        }),
+                        broker,
+                        batches,
+                        still_on_wire: Some(rest),
+                    })
+                }
+            }
         });
     }
 
@@ -536,13 +583,29 @@ impl Sender {
             broker,
             batches,
             result,
+            still_on_wire,
         } = flight;
-        if let Some(count) = self.per_broker.get_mut(&broker) {
-            *count = count.saturating_sub(1);
+        if let Some(rest) = still_on_wire {
+            // Given up at the delivery deadline: the batches past it fail,
+            // the others wait for a retry; the request still counts as on
+            // the wire (for the broker's in-flight limit, the partitions'
+            // sequences and an epoch bump) until it ends.
+            let partitions = batches.iter().map(|b| b.tp.clone()).collect();
+            let error = ProduceError::from(result.err().unwrap_or(NetError::Timeout {
+                broker: broker.clone(),
+                api_key: ApiKey::Produce,
+                timeout: self.shared.config.delivery_timeout,
+            }));
+            for batch in batches {
+                self.retry(batch, error.clone());
+            }
+            self.in_flight.spawn(async move {
+                let _ = rest.await;
+                Outcome::Drained(Drained { broker, partitions })
+            });
+            return;
         }
-        for batch in &batches {
-            self.shared.lock_seq().returned(&batch.tp);
-        }
+        self.off_the_wire(&broker, batches.iter().map(|b| &b.tp));
         let response = match result {
             Ok(response) => response,
             Err(error) => {
@@ -596,6 +659,27 @@ impl Sender {
                 answer.log_append_time_ms,
                 answer.error_message,
             );
+        }
+    }
+
+    /// A request given up at its delivery deadline ended.
+    fn handle_drained(&mut self, drained: Drained) {
+        self.off_the_wire(&drained.broker, drained.partitions.iter());
+        self.shared.wake.notify_one();
+    }
+
+    /// A Produce request to `broker` carrying batches of `partitions` ended.
+    fn off_the_wire<'a>(
+        &mut self,
+        broker: &str,
+        partitions: impl Iterator<Item = &'a TopicPartition>,
+    ) {
+        if let Some(count) = self.per_broker.get_mut(broker) {
+            *count = count.saturating_sub(1);
+        }
+        let mut sequences = self.shared.lock_seq();
+        for tp in partitions {
+            sequences.returned(tp);
         }
     }
 
