@@ -8,16 +8,19 @@
 //! member over `vltava-net` and `vltava-meta`.
 //!
 //! Present so far: the configuration ([`GroupConfig`]), the events a
-//! member reports ([`GroupEvent`]), and the assignor interface with its
-//! implementations ([`assignor`]).
+//! member reports ([`GroupEvent`]), the assignor interface with its
+//! implementations ([`assignor`]), and the sans-IO member of the classic
+//! protocol ([`classic::ClassicMember`]; its tokio driver comes later).
 //!
 //! What it does not do: no fetching and no record handling (that is
 //! `vltava-consumer`), no producing.
 
 pub mod assignor;
+pub mod classic;
 mod config;
 mod event;
 
+pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;
