@@ -9,18 +9,21 @@
 //!
 //! Present so far: the configuration ([`GroupConfig`]), the events a
 //! member reports ([`GroupEvent`]), the assignor interface ([`assignor`]),
-//! and committed offsets ([`offsets::CommitTracker`]: commits never move
-//! backwards, late answers never rewind, lost partitions are never
-//! committed).
+//! the sans-IO member of the classic protocol ([`classic::ClassicMember`];
+//! its tokio driver comes later), and committed offsets
+//! ([`offsets::CommitTracker`]: commits never move backwards, late answers
+//! never rewind, lost partitions are never committed).
 //!
 //! What it does not do: no fetching and no record handling (that is
 //! `vltava-consumer`), no producing.
 
 pub mod assignor;
+pub mod classic;
 mod config;
 mod event;
 pub mod offsets;
 
+pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;
