@@ -9,15 +9,18 @@
 //!
 //! Present so far: the configuration ([`GroupConfig`]), the events a
 //! member reports ([`GroupEvent`]), and the assignor interface with its
-//! implementations ([`assignor`]).
+//! implementations ([`assignor`]), and the KIP-848 member
+//! ([`ConsumerMember`], in [`consumer_protocol`]).
 //!
 //! What it does not do: no fetching and no record handling (that is
 //! `vltava-consumer`), no producing.
 
 pub mod assignor;
 mod config;
+pub mod consumer_protocol;
 mod event;
 
 pub use config::{GroupConfig, GroupProtocol};
+pub use consumer_protocol::ConsumerMember;
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;
