@@ -1248,3 +1248,207 @@ fn an_invalid_configuration_is_refused() {
     assert!(matches!(error, MemberError::Config(_)));
     assert!(error.to_string().contains("group id"));
 }
+
+// ---------------------------------------------------------------- any script
+
+mod any_script {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const TOPICS: [(Uuid, &str); 3] = [
+        (ORDERS, "orders"),
+        (PAYMENTS, "payments"),
+        (Uuid::from_u128(0x3333), "refunds"),
+    ];
+
+    const CODES: [ErrorCode; 9] = [
+        ErrorCode::NOT_COORDINATOR,
+        ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode::UNKNOWN_MEMBER_ID,
+        ErrorCode::FENCED_MEMBER_EPOCH,
+        ErrorCode::STALE_MEMBER_EPOCH,
+        ErrorCode::REQUEST_TIMED_OUT,
+        ErrorCode::NETWORK_EXCEPTION,
+        ErrorCode::UNKNOWN_TOPIC_ID,
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Advance(u64),
+        Poll,
+        HeartbeatOk {
+            epoch_step: i32,
+            interval_ms: i32,
+            target: Option<Vec<(usize, Vec<i32>)>>,
+        },
+        HeartbeatError(usize),
+        HeartbeatFails,
+        LookupOk(i32),
+        LookupFails,
+        StaleAnswer,
+        Ack,
+        Names(usize),
+        Leave,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let target = proptest::option::of(proptest::collection::vec(
+            (0..3usize, proptest::collection::vec(-1..4i32, 0..4)),
+            0..3,
+        ));
+        prop_oneof![
+            3 => (0..5000u64).prop_map(Step::Advance),
+            6 => Just(Step::Poll),
+            6 => (-1..3i32, -10..6000i32, target).prop_map(|(epoch_step, interval_ms, target)| {
+                Step::HeartbeatOk { epoch_step, interval_ms, target }
+            }),
+            2 => (0..CODES.len()).prop_map(Step::HeartbeatError),
+            1 => Just(Step::HeartbeatFails),
+            3 => (-1..3i32).prop_map(Step::LookupOk),
+            1 => Just(Step::LookupFails),
+            1 => Just(Step::StaleAnswer),
+            3 => Just(Step::Ack),
+            1 => (0..3usize).prop_map(Step::Names),
+            1 => (0..40u8).prop_map(|n| if n == 0 { Step::Leave } else { Step::Poll }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the broker and the network do (retriable trouble and
+        /// fencing only), the member never panics, keeps its member id,
+        /// never gives up, and owns nothing but what the latest accepted
+        /// target holds, apart from partitions still being revoked.
+        #[test]
+        fn the_member_only_owns_what_the_latest_target_holds(
+            steps in proptest::collection::vec(step(), 1..120),
+        ) {
+            let mut sim = Sim::new(config());
+            sim.m.handle_metadata(TOPICS[..2].iter().map(|(id, name)| (*id, *name)));
+            let id = sim.m.member_id().to_owned();
+            let mut heartbeat: Option<HeartbeatCall> = None;
+            let mut lookup: Option<RequestId> = None;
+            let mut old: Vec<RequestId> = Vec::new();
+            // The latest target the member took, by name.
+            let mut target: BTreeSet<TopicPartition> = BTreeSet::new();
+            let mut revoking: BTreeSet<TopicPartition> = BTreeSet::new();
+            let mut left = false;
+            for step in steps {
+                match step {
+                    Step::Advance(ms) => sim.advance(Duration::from_millis(ms)),
+                    Step::Poll => {
+                        while let Some(action) = sim.action() {
+                            match action {
+                                Action::FindCoordinator(call) => lookup = Some(call.id),
+                                Action::Heartbeat(call) => {
+                                    prop_assert_eq!(&call.request.member_id, &id);
+                                    if let Some(previous) = heartbeat.replace(*call) {
+                                        old.push(previous.id);
+                                    }
+                                }
+                                Action::RefreshMetadata(_) => {}
+                            }
+                        }
+                    }
+                    Step::HeartbeatOk { epoch_step, interval_ms, target: t } => {
+                        if let Some(call) = heartbeat.take() {
+                            old.push(call.id);
+                            let epoch = sim.m.member_epoch().max(0) + epoch_step;
+                            let wire: Option<Vec<(Uuid, Vec<i32>)>> = t.map(|t| {
+                                t.into_iter().map(|(i, ps)| (TOPICS[i].0, ps)).collect()
+                            });
+                            let as_slices: Option<Vec<(Uuid, &[i32])>> = wire
+                                .as_ref()
+                                .map(|w| w.iter().map(|(id, ps)| (*id, ps.as_slice())).collect());
+                            let response = ok(epoch, interval_ms, as_slices.as_deref());
+                            let before = sim.m.member_epoch();
+                            sim.m.handle_heartbeat(call.id, &response, sim.now);
+                            let taken = epoch > 0 && epoch >= before && sim.m.member_epoch() == epoch;
+                            if let (true, Some(w)) = (taken, wire) {
+                                target = w
+                                    .iter()
+                                    .flat_map(|(id, ps)| {
+                                        let name = TOPICS.iter().find(|t| t.0 == *id).unwrap().1;
+                                        ps.iter().filter(|p| **p >= 0).map(move |p| tp(name, *p))
+                                    })
+                                    .collect();
+                            }
+                        }
+                    }
+                    Step::HeartbeatError(i) => {
+                        if let Some(call) = heartbeat.take() {
+                            old.push(call.id);
+                            sim.m.handle_heartbeat(call.id, &err(CODES[i]), sim.now);
+                        }
+                    }
+                    Step::HeartbeatFails => {
+                        if let Some(call) = heartbeat.take() {
+                            old.push(call.id);
+                            sim.m.handle_failure(call.id, &refused(), sim.now);
+                        }
+                    }
+                    Step::LookupOk(node_id) => {
+                        if let Some(id) = lookup.take() {
+                            old.push(id);
+                            sim.m.handle_find_coordinator(id, &found(node_id, 9092), sim.now);
+                        }
+                    }
+                    Step::LookupFails => {
+                        if let Some(id) = lookup.take() {
+                            old.push(id);
+                            sim.m.handle_failure(id, &disconnected(), sim.now);
+                        }
+                    }
+                    Step::StaleAnswer => {
+                        if let Some(stale) = old.first().copied() {
+                            let live = heartbeat.as_ref().map(|c| c.id);
+                            if Some(stale) != live && Some(stale) != lookup {
+                                let before = (sim.m.member_epoch(), sim.m.assignment());
+                                prop_assert!(!sim.m.handle_heartbeat(stale, &ok(99, 1, Some(&[(ORDERS, &[3])])), sim.now));
+                                prop_assert!(!sim.m.handle_failure(stale, &refused(), sim.now));
+                                prop_assert_eq!(before, (sim.m.member_epoch(), sim.m.assignment()));
+                            }
+                        }
+                    }
+                    Step::Ack => {
+                        if sim.m.ack_revoked() {
+                            revoking.clear();
+                        }
+                    }
+                    Step::Names(i) => sim.m.handle_metadata([(TOPICS[i].0, TOPICS[i].1)]),
+                    Step::Leave => sim.m.leave(),
+                }
+                while let Some(event) = sim.m.poll_event() {
+                    match event {
+                        GroupEvent::Revoked(ps) => revoking.extend(ps),
+                        GroupEvent::Lost(_) => {
+                            revoking.clear();
+                            target.clear();
+                        }
+                        GroupEvent::Left => left = true,
+                        _ => {}
+                    }
+                }
+                if sim.m.member_epoch() <= 0 {
+                    target.clear();
+                }
+                for owned in sim.m.assignment() {
+                    prop_assert!(
+                        target.contains(&owned) || revoking.contains(&owned),
+                        "{} is owned, but neither in the target {:?} nor being revoked {:?}",
+                        owned, target, revoking
+                    );
+                }
+                prop_assert_eq!(sim.m.member_id(), id.as_str());
+                match sim.m.outcome() {
+                    None => prop_assert!(!left),
+                    Some(Outcome::Left) => prop_assert!(left),
+                    Some(other) => prop_assert!(false, "gave up: {:?}", other),
+                }
+            }
+        }
+    }
+}
