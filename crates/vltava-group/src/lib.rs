@@ -9,8 +9,9 @@
 //!
 //! Present so far: the configuration ([`GroupConfig`]), the events a
 //! member reports ([`GroupEvent`]), the assignor interface ([`assignor`]),
-//! the sans-IO member of the classic protocol ([`classic::ClassicMember`];
-//! its tokio driver comes later), and committed offsets
+//! the sans-IO members of the classic protocol ([`classic::ClassicMember`])
+//! and of KIP-848 ([`ConsumerMember`], in [`consumer_protocol`]) (their
+//! tokio driver comes later), and committed offsets
 //! ([`offsets::CommitTracker`]: commits never move backwards, late answers
 //! never rewind, lost partitions are never committed).
 //!
@@ -20,10 +21,12 @@
 pub mod assignor;
 pub mod classic;
 mod config;
+pub mod consumer_protocol;
 mod event;
 pub mod offsets;
 
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
+pub use consumer_protocol::ConsumerMember;
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;

@@ -14,7 +14,7 @@
 //!
 //! # Driving it
 //!
-//! ```ignore
+//! ```text
 //! let mut member = ClassicMember::new(config, assignors, rand::random())?;
 //! member.subscribe(["orders"]);
 //! loop {
