@@ -8,8 +8,10 @@
 //! member over `vltava-net` and `vltava-meta`.
 //!
 //! Present so far: the configuration ([`GroupConfig`]), the events a
-//! member reports ([`GroupEvent`]), and the assignor interface with its
-//! implementations ([`assignor`]).
+//! member reports ([`GroupEvent`]), the assignor interface with its
+//! implementations (`range`, `roundrobin`, `sticky`, `cooperative-sticky`
+//! in [`assignor`]), and the consumer protocol codec for subscriptions and
+//! assignments ([`protocol`]).
 //!
 //! What it does not do: no fetching and no record handling (that is
 //! `vltava-consumer`), no producing.
@@ -17,6 +19,7 @@
 pub mod assignor;
 mod config;
 mod event;
+pub mod protocol;
 
 pub use config::{GroupConfig, GroupProtocol};
 pub use event::{GroupEvent, MemberIdentity};
