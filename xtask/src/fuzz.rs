@@ -11,13 +11,13 @@ use crate::flags::Flags;
 pub(crate) const HELP: &str = "\
 cargo xtask fuzz [--target T] [--seconds S] [--seed]
 
-Runs each fuzz target (response, request, record_batch), or only T, for S
+Runs each fuzz target (response, request, record_batch, consumer_protocol), or only T, for S
 seconds (default 60), and fails if any finds a crash. Installs cargo-fuzz
 when missing. --seed rewrites the committed seed corpus from the golden
 fixtures in crates/vltava-wire/tests/fixtures and exits.
 ";
 
-const TARGETS: [&str; 3] = ["response", "request", "record_batch"];
+const TARGETS: [&str; 4] = ["response", "request", "record_batch", "consumer_protocol"];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut flags = Flags::new(args);
@@ -159,11 +159,70 @@ fn write_seeds(fuzz_dir: &Path) -> Result<(), String> {
             written += 1;
         }
     }
+    written += consumer_protocol_seeds(fuzz_dir)?;
     eprintln!(
         "wrote {written} seeds under {}",
         fuzz_dir.join("corpus").display()
     );
     Ok(())
+}
+
+/// Seeds for `consumer_protocol`: subscriptions and assignments at every
+/// version, and sticky user data, as the group layer writes them.
+fn consumer_protocol_seeds(fuzz_dir: &Path) -> Result<usize, String> {
+    use vltava::TopicPartition;
+    use vltava::group::assignor::StickyUserData;
+    use vltava::group::protocol::{
+        Assignment, Subscription, encode_assignment, encode_subscription,
+    };
+
+    let owned = vec![
+        TopicPartition::new("orders", 0),
+        TopicPartition::new("orders", 3),
+    ];
+    let subscription = Subscription {
+        topics: vec!["orders".into(), "payments".into()],
+        user_data: Some(bytes::Bytes::from_static(b"\x00\x00\x00\x07")),
+        owned_partitions: owned.clone(),
+        generation: 7,
+        rack: Some("rack-a".into()),
+    };
+    let assignment = Assignment {
+        partitions: owned.clone(),
+        user_data: None,
+    };
+    let mut written = 0;
+    for version in 0..=3i16 {
+        let mut seed = vec![0u8];
+        seed.extend_from_slice(
+            &encode_subscription(&subscription, version).map_err(|e| e.to_string())?,
+        );
+        save(
+            fuzz_dir,
+            "consumer_protocol",
+            &format!("subscription_v{version}"),
+            &seed,
+        )?;
+        let mut seed = vec![1u8];
+        seed.extend_from_slice(
+            &encode_assignment(&assignment, version).map_err(|e| e.to_string())?,
+        );
+        save(
+            fuzz_dir,
+            "consumer_protocol",
+            &format!("assignment_v{version}"),
+            &seed,
+        )?;
+        written += 2;
+    }
+    let sticky = StickyUserData {
+        partitions: owned,
+        generation: Some(7),
+    };
+    let mut seed = vec![2u8];
+    seed.extend_from_slice(&sticky.encode());
+    save(fuzz_dir, "consumer_protocol", "sticky_user_data", &seed)?;
+    Ok(written + 1)
 }
 
 fn list(dir: &Path) -> Result<Vec<String>, String> {
