@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
-use vltava_net::{BrokerPool, Purpose};
+use vltava_net::{BrokerPool, NetError, Purpose};
 use vltava_wire::messages::MetadataResponse;
 use vltava_wire::{ApiKey, ErrorCode};
 
@@ -323,7 +323,7 @@ impl Shared {
             stats.last_reason = Some(request.reason.clone());
         }
         let result = match &request.target {
-            RefreshTarget::Broker { address, .. } => self.fetch(address, &request).await,
+            RefreshTarget::Broker { address, .. } => self.fetch_bounded(address, &request).await,
             RefreshTarget::Bootstrap(entries) => self.fetch_bootstrap(entries, &request).await,
         };
         let mut policy = self.lock_policy();
@@ -342,6 +342,25 @@ impl Shared {
                 *lock(&self.last_failure) = Some(Arc::new(error));
                 lock(&self.stats).failed += 1;
             }
+        }
+    }
+
+    /// [`Shared::fetch`] within the configured request timeout (dial
+    /// included): a frozen broker fails the refresh in that time instead
+    /// of the connection's request timeout.
+    async fn fetch_bounded(
+        &self,
+        address: &str,
+        request: &RefreshRequest,
+    ) -> Result<(i16, MetadataResponse), MetaError> {
+        let timeout = self.lock_policy().config().request_timeout;
+        match tokio::time::timeout(timeout, self.fetch(address, request)).await {
+            Ok(result) => result,
+            Err(_) => Err(MetaError::Net(NetError::Timeout {
+                broker: address.to_owned(),
+                api_key: ApiKey::Metadata,
+                timeout,
+            })),
         }
     }
 
@@ -381,7 +400,7 @@ impl Shared {
             };
             for address in addresses {
                 tried += 1;
-                match self.fetch(&address.to_string(), request).await {
+                match self.fetch_bounded(&address.to_string(), request).await {
                     Ok(answer) => return Ok(answer),
                     Err(error) => last = error,
                 }
@@ -455,6 +474,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(error, MetaError::NoRuntime), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_never_answers_fails_a_refresh_within_the_request_timeout() {
+        // Accepts connections and never answers (as a SIGSTOPped broker).
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = silent.local_addr().unwrap().to_string();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = silent.accept().await {
+                open.push(stream);
+            }
+        });
+        let config = MetadataConfig::new()
+            .request_timeout(std::time::Duration::from_millis(300))
+            .refresh_timeout(std::time::Duration::from_secs(2));
+        let client =
+            MetadataClient::new(&address, BrokerPool::new(Default::default()), config).unwrap();
+        let started = Instant::now();
+        let error = client.refresh().await.unwrap_err();
+        assert!(matches!(error, MetaError::RefreshTimeout { .. }), "{error}");
+        // Several attempts fit in the 2 s: each gave up after 300 ms, not
+        // after the connection's 30 s request timeout.
+        let stats = client.stats();
+        assert!(stats.failed >= 2, "{stats:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let last = client.last_failure().expect("a failure is recorded");
+        assert!(last.to_string().contains("timed out"), "{last}");
+        held.abort();
     }
 
     #[tokio::test]

@@ -77,6 +77,11 @@ pub struct MetadataConfig {
     /// How long [`MetadataClient::refresh`](crate::MetadataClient::refresh)
     /// waits for a successful refresh (Java: `default.api.timeout.ms`, 60 s).
     pub refresh_timeout: Duration,
+    /// How long one Metadata request may take, dial included, before its
+    /// broker counts as failed and the next refresh asks another (10 s).
+    /// Shorter than the connection's request timeout (30 s) so that one
+    /// frozen broker does not hold metadata back for long.
+    pub request_timeout: Duration,
 }
 
 impl MetadataConfig {
@@ -91,6 +96,7 @@ impl MetadataConfig {
             interest: Interest::All,
             allow_auto_topic_creation: false,
             refresh_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
         }
     }
 
@@ -133,6 +139,12 @@ impl MetadataConfig {
     /// Sets how long `refresh()` waits.
     pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
         self.refresh_timeout = timeout;
+        self
+    }
+
+    /// Sets how long one Metadata request may take.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 }
