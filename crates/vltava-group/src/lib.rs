@@ -22,11 +22,13 @@ pub mod assignor;
 pub mod classic;
 mod config;
 pub mod consumer_protocol;
+mod driver;
 mod event;
 pub mod offsets;
 
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use consumer_protocol::ConsumerMember;
+pub use driver::{DriverOptions, GroupError, GroupMember};
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;
