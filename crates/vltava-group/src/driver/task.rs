@@ -2,7 +2,7 @@
 //! a `JoinSet`, the handle's commands, metadata snapshots and the
 //! machine's deadline.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -211,6 +211,9 @@ pub(crate) struct Driver {
     metadata_asked: Option<Instant>,
     backoff: Backoff,
     jitter: Jitter,
+    /// Brokers whose last request failed at the transport, and when: a
+    /// coordinator lookup goes to another broker first.
+    unreachable: HashMap<String, Instant>,
 }
 
 impl Driver {
@@ -239,6 +242,7 @@ impl Driver {
             metadata_asked: None,
             backoff,
             jitter: Jitter::seeded(start.seed),
+            unreachable: HashMap::new(),
         }
     }
 
@@ -492,8 +496,9 @@ impl Driver {
             }
             _ => {
                 let meta = self.meta.clone();
+                let avoid = self.unreachable.clone();
                 self.tasks.spawn(async move {
-                    let broker = match any_broker(&meta).await {
+                    let broker = match any_broker(&meta, &avoid).await {
                         Ok(broker) => broker,
                         Err(error) => {
                             return Done::Classic {
@@ -513,10 +518,11 @@ impl Driver {
     fn send_find(&mut self, call: consumer_protocol::FindCoordinatorCall) {
         let pool = self.pool.clone();
         let meta = self.meta.clone();
+        let avoid = self.unreachable.clone();
         self.machine_in_flight += 1;
         self.tasks.spawn(async move {
             let id = call.id;
-            let broker = match any_broker(&meta).await {
+            let broker = match any_broker(&meta, &avoid).await {
                 Ok(broker) => broker,
                 Err(error) => {
                     return Done::Find {
@@ -552,11 +558,33 @@ impl Driver {
 
     // ------------------------------------------------------------ answers
 
+    /// A request to `broker` failed: the metadata client hears of a
+    /// transport failure, and lookups try other brokers first.
+    fn broker_failed(&mut self, broker: &str, error: &NetError) {
+        if Recovery::of_net(error).refreshes_metadata() && !broker.is_empty() {
+            self.meta.report_transport_failure(broker);
+            self.unreachable.insert(broker.to_owned(), Instant::now());
+        }
+    }
+
     fn done(&mut self, done: Done) {
         let now = Instant::now();
+        let answered = match &done {
+            Done::Classic { broker, result, .. } => result.is_ok().then_some(broker),
+            Done::Find { broker, result, .. } => result.is_ok().then_some(broker),
+            Done::Heartbeat { broker, result, .. } => result.is_ok().then_some(broker),
+            Done::Commit { broker, result, .. } => result.is_ok().then_some(broker),
+            Done::Fetch { broker, result, .. } => result.is_ok().then_some(broker),
+        };
+        if let Some(broker) = answered {
+            self.unreachable.remove(broker);
+        }
         match done {
             Done::Classic { id, broker, result } => {
                 self.machine_in_flight = self.machine_in_flight.saturating_sub(1);
+                if let Err(error) = &result {
+                    self.broker_failed(&broker, error);
+                }
                 let Machine::Classic(member) = &mut self.machine else {
                     return;
                 };
@@ -565,13 +593,15 @@ impl Driver {
                         member.handle_response(now, id, response);
                     }
                     Err(error) => {
-                        report_failure(&self.meta, &broker, &error);
                         member.handle_failure(now, id, &error);
                     }
                 }
             }
             Done::Find { id, broker, result } => {
                 self.machine_in_flight = self.machine_in_flight.saturating_sub(1);
+                if let Err(error) = &result {
+                    self.broker_failed(&broker, error);
+                }
                 let Machine::Consumer(member) = &mut self.machine else {
                     return;
                 };
@@ -580,13 +610,15 @@ impl Driver {
                         member.handle_find_coordinator(id, &response, now);
                     }
                     Err(error) => {
-                        report_failure(&self.meta, &broker, &error);
                         member.handle_failure(id, &error, now);
                     }
                 }
             }
             Done::Heartbeat { id, broker, result } => {
                 self.machine_in_flight = self.machine_in_flight.saturating_sub(1);
+                if let Err(error) = &result {
+                    self.broker_failed(&broker, error);
+                }
                 let Machine::Consumer(member) = &mut self.machine else {
                     return;
                 };
@@ -595,7 +627,6 @@ impl Driver {
                         member.handle_heartbeat(id, &response, now);
                     }
                     Err(error) => {
-                        report_failure(&self.meta, &broker, &error);
                         member.handle_failure(id, &error, now);
                     }
                 }
@@ -757,7 +788,7 @@ impl Driver {
             Ok(response) => response,
             Err(error) => {
                 self.tracker.handle_failure(commit);
-                report_failure(&self.meta, broker, &error);
+                self.broker_failed(broker, &error);
                 self.retry_op(now, id, error.to_string());
                 return;
             }
@@ -817,7 +848,7 @@ impl Driver {
         let response = match result {
             Ok(response) => response,
             Err(error) => {
-                report_failure(&self.meta, broker, &error);
+                self.broker_failed(broker, &error);
                 self.retry_op(now, id, error.to_string());
                 return;
             }
@@ -1040,22 +1071,21 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// Tells the metadata client about a broker that could not be reached.
-fn report_failure(meta: &MetadataClient, broker: &str, error: &NetError) {
-    if Recovery::of_net(error).refreshes_metadata() && !broker.is_empty() {
-        meta.report_transport_failure(broker);
-    }
-}
-
-/// The known broker with the least dial backoff, waiting (at most
-/// [`FIRST_BROKER_WAIT`]) for the first snapshot when none is known yet.
-async fn any_broker(meta: &MetadataClient) -> Result<String, NetError> {
+/// The known broker with the least dial backoff, those that failed last
+/// (`avoid`) after the others, waiting (at most [`FIRST_BROKER_WAIT`]) for
+/// the first snapshot when none is known yet.
+async fn any_broker(
+    meta: &MetadataClient,
+    avoid: &HashMap<String, Instant>,
+) -> Result<String, NetError> {
     let pool = meta.pool().clone();
     let pick = |snapshot: &MetadataSnapshot| {
-        snapshot
-            .brokers()
-            .map(|b| b.address())
-            .min_by_key(|a| pool.backoff_remaining(a).unwrap_or_default())
+        snapshot.brokers().map(|b| b.address()).min_by_key(|a| {
+            (
+                pool.backoff_remaining(a).unwrap_or_default(),
+                avoid.get(a).copied(),
+            )
+        })
     };
     if let Some(broker) = pick(&meta.snapshot()) {
         return Ok(broker);
