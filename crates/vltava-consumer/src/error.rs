@@ -52,6 +52,19 @@ pub enum ConsumeError {
         /// The decoder's message.
         message: String,
     },
+    /// The partition's log was truncated below the position (a leader
+    /// change lost records that were never fully replicated): the position
+    /// went back to where the logs agree. Records between were handed out
+    /// but are gone from the log.
+    #[error("{tp}: log truncated; position moved back from {from} to {to}")]
+    Truncated {
+        /// The partition.
+        tp: TopicPartition,
+        /// The position before.
+        from: i64,
+        /// The position now.
+        to: i64,
+    },
     /// Metadata could not be had.
     #[error(transparent)]
     Meta(Arc<MetaError>),
@@ -71,6 +84,7 @@ impl ConsumeError {
             Self::Partition { code, .. } => !vltava_net::Recovery::of_code(*code)
                 .is_some_and(vltava_net::Recovery::is_retriable),
             Self::Meta(e) => !e.is_retriable(),
+            Self::Truncated { .. } => false,
             Self::OutOfRange { .. } | Self::Corrupt { .. } | Self::Closed => true,
         }
     }

@@ -471,6 +471,25 @@ fn handle_fetch(
         };
         let code = ErrorCode::from(data.error_code);
         match code {
+            ErrorCode::NONE
+                if data.diverging_epoch.epoch >= 0 && data.diverging_epoch.end_offset >= 0 =>
+            {
+                // The leader's log diverged from what we read (KIP-320, via
+                // Fetch v12+ last_fetched_epoch): records past its end
+                // offset for our epoch were truncated. Go back there and
+                // say so; the records after it that were handed out are
+                // gone from the log.
+                let end = data.diverging_epoch.end_offset.min(*fetch_offset);
+                p.position = Some(end);
+                p.last_epoch = Some(data.diverging_epoch.epoch);
+                p.generation += 1;
+                state.errors.push(ConsumeError::Truncated {
+                    tp: tp.clone(),
+                    from: *fetch_offset,
+                    to: end,
+                });
+                arrived = true;
+            }
             ErrorCode::NONE => {
                 state
                     .high_watermarks
@@ -593,3 +612,123 @@ fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &Lis
 /// How long `poll` may wait at most between checks (so a closed consumer
 /// or a lost wake-up never blocks a poll past its timeout).
 pub(crate) const POLL_SLICE: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use vltava_meta::MetadataConfig;
+    use vltava_net::{BrokerPool, PoolConfig};
+    use vltava_wire::messages::fetch_response::{
+        EpochEndOffset, FetchableTopicResponse, PartitionData,
+    };
+
+    use super::*;
+
+    /// A fetcher's shared state over a metadata client that talks to
+    /// nobody (these tests feed answers by hand).
+    fn shared() -> Shared {
+        let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = nobody.local_addr().unwrap().to_string();
+        drop(nobody);
+        let meta = MetadataClient::new(
+            &address,
+            BrokerPool::new(PoolConfig::default()),
+            MetadataConfig::new(),
+        )
+        .unwrap();
+        Shared::new(ConsumerConfig::new(), meta)
+    }
+
+    fn answer(tp: &TopicPartition, data: PartitionData) -> FetchResponse {
+        FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic: tp.topic.clone(),
+                partitions: vec![PartitionData {
+                    partition_index: tp.partition,
+                    ..data
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_diverging_epoch_moves_the_position_back_and_reports_the_truncation() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(120),
+                last_epoch: Some(3),
+                in_flight: true,
+                ..Default::default()
+            },
+        );
+        let diverged = PartitionData {
+            high_watermark: 100,
+            diverging_epoch: EpochEndOffset {
+                epoch: 3,
+                end_offset: 100,
+                ..Default::default()
+            },
+            records: Some(Bytes::from_static(b"ignored")),
+            ..Default::default()
+        };
+        handle_fetch(
+            &shared,
+            &[(tp.clone(), 0, 120)],
+            &HashMap::new(),
+            answer(&tp, diverged),
+            false,
+        );
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, Some(100));
+        assert_eq!(p.last_epoch, Some(3));
+        assert!(
+            !p.in_flight && !p.buffered,
+            "the diverged data must not be buffered"
+        );
+        assert!(state.completed.is_empty());
+        assert!(matches!(
+            state.errors.as_slice(),
+            [ConsumeError::Truncated {
+                from: 120,
+                to: 100,
+                ..
+            }]
+        ));
+        assert!(!state.errors[0].is_fatal());
+    }
+
+    #[tokio::test]
+    async fn an_answer_for_a_stale_position_is_dropped() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(50),
+                generation: 2,
+                ..Default::default()
+            },
+        );
+        let data = PartitionData {
+            high_watermark: 100,
+            records: Some(Bytes::from_static(b"whatever")),
+            ..Default::default()
+        };
+        // Fetched at generation 1 (before a seek).
+        handle_fetch(
+            &shared,
+            &[(tp.clone(), 1, 10)],
+            &HashMap::new(),
+            answer(&tp, data),
+            false,
+        );
+        let state = shared.lock();
+        assert!(state.completed.is_empty());
+        assert_eq!(state.partitions[&tp].position, Some(50));
+    }
+}

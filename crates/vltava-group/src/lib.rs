@@ -8,8 +8,10 @@
 //! member over `vltava-net` and `vltava-meta`.
 //!
 //! Present so far: the configuration ([`GroupConfig`]), the events a
-//! member reports ([`GroupEvent`]), the assignor interface ([`assignor`]),
-//! the sans-IO members of the classic protocol ([`classic::ClassicMember`])
+//! member reports ([`GroupEvent`]), the assignors (`range`, `roundrobin`,
+//! `sticky`, `cooperative-sticky` in [`assignor`]) and the consumer
+//! protocol codec for subscriptions and assignments ([`protocol`]), the
+//! sans-IO members of the classic protocol ([`classic::ClassicMember`])
 //! and of KIP-848 ([`ConsumerMember`], in [`consumer_protocol`]) (their
 //! tokio driver comes later), and committed offsets
 //! ([`offsets::CommitTracker`]: commits never move backwards, late answers
@@ -25,6 +27,7 @@ pub mod consumer_protocol;
 mod driver;
 mod event;
 pub mod offsets;
+pub mod protocol;
 
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};

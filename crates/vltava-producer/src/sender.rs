@@ -320,7 +320,11 @@ impl Sender {
                 self.expire_front(&tp, now);
                 continue;
             };
+            // A batch that cannot go out yet (the broker's requests in
+            // flight are at the limit, or its sequence must wait) still
+            // fails at its delivery timeout.
             if self.per_broker.get(&leader).copied().unwrap_or(0) >= config.max_in_flight {
+                self.expire_front(&tp, now);
                 continue;
             }
             let is_retry = self.shared.lock_acc().front_is_retry(&tp);
@@ -329,6 +333,7 @@ impl Sender {
                 .lock_seq()
                 .may_send(&tp, is_retry, config.max_in_flight)
             {
+                self.expire_front(&tp, now);
                 continue;
             }
             let Some(mut batch) = self.shared.lock_acc().drain(&tp, now) else {

@@ -3,10 +3,11 @@
 //!
 //! It is the crate applications depend on. Today it holds the admin client,
 //! [`Admin`], and re-exports what a user of the layers below needs: the
-//! [`Producer`] with its configuration and records, the metadata cache
-//! ([`MetadataClient`]), the transport's configuration and errors, and
-//! Kafka's error codes ([`ErrorCode`]). The layers themselves are
-//! re-exported whole as [`wire`], [`net`], [`meta`] and [`producer`].
+//! [`Producer`] with its configuration and records, the [`Consumer`] of
+//! assigned partitions, the metadata cache ([`MetadataClient`]), the
+//! transport's configuration and errors, and Kafka's error codes
+//! ([`ErrorCode`]). The layers themselves are re-exported whole as
+//! [`wire`], [`net`], [`meta`], [`group`], [`producer`] and [`consumer`].
 //!
 //! ```no_run
 //! use vltava::{Admin, AdminConfig, NewTopic, OffsetSpec, Producer, ProducerConfig, ProducerRecord};
@@ -38,10 +39,11 @@
 //! per call. Calls about many topics or groups answer for each separately.
 //!
 //! What this crate does not do yet: there is no `Client` (one handle
-//! sharing connections and metadata between producer, consumer and admin)
-//! and no `Consumer`: both come with the consumer and group layers. Until
-//! then, share one [`MetadataClient`] between [`Producer::with_metadata`]
-//! and [`Admin::with_metadata`]. The admin client alters no configs, ACLs,
+//! sharing connections and metadata between producer, consumer and admin),
+//! and the [`Consumer`] reads assigned partitions only: subscribing with a
+//! group comes with the group layer's driver. Until then, share one
+//! [`MetadataClient`] between [`Producer::with_metadata`],
+//! [`Consumer::with_metadata`] and [`Admin::with_metadata`]. The admin client alters no configs, ACLs,
 //! quotas, reassignments or group offsets, and it never waits for more
 //! than the brokers' metadata after a topic change.
 
@@ -54,6 +56,9 @@ pub use admin::{
     PartitionLag, TopicDescription, TopicListing,
 };
 
+pub use vltava_consumer::{
+    ConsumeError, Consumer, ConsumerConfig, ConsumerRecord, Fetches, Isolation, OffsetReset,
+};
 pub use vltava_meta::{
     Broker, Interest, MetaError, MetadataClient, MetadataConfig, MetadataSnapshot,
 };
@@ -73,5 +78,11 @@ pub use vltava_net as net;
 /// The metadata cache, layer 3 (`vltava-meta`).
 pub use vltava_meta as meta;
 
+/// Group membership, layer 4 (`vltava-group`).
+pub use vltava_group as group;
+
 /// The producer (`vltava-producer`).
 pub use vltava_producer as producer;
+
+/// The consumer (`vltava-consumer`).
+pub use vltava_consumer as consumer;

@@ -5,6 +5,21 @@ use std::collections::BTreeMap;
 
 use crate::TopicPartition;
 
+mod builtin;
+pub mod cooperative_sticky;
+pub mod range;
+pub mod roundrobin;
+pub mod sticky;
+#[cfg(test)]
+mod testing;
+mod util;
+
+pub use builtin::{BUILTIN_ASSIGNORS, by_name};
+pub use cooperative_sticky::CooperativeStickyAssignor;
+pub use range::RangeAssignor;
+pub use roundrobin::RoundRobinAssignor;
+pub use sticky::{StickyAssignor, StickyUserData};
+
 /// How an assignor rebalances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
