@@ -598,6 +598,6 @@ fn resolve_assignors(
 }
 
 /// The built-in assignor of that name.
-fn builtin_assignor(_name: &str) -> Option<Arc<dyn Assignor>> {
-    None
+fn builtin_assignor(name: &str) -> Option<Arc<dyn Assignor>> {
+    crate::assignor::by_name(name).map(Arc::from)
 }

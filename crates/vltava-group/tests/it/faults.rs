@@ -61,7 +61,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     let classic_group = group_on("classic", 5);
     let consumer_group = group_on("kip848", 5);
     let classic_session = Duration::from_secs(20);
-    let classic = |_: usize| classic_config(&classic_group, "test-range", classic_session);
+    let classic = |_: usize| classic_config(&classic_group, "range", classic_session);
     let mut a: Vec<Running> = (0..3)
         .map(|i| Running::start(&bootstrap, classic(i), TOPIC))
         .collect();
@@ -212,7 +212,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     let lost_group = crate::unique("lost");
     let lonely = Running::start(
         &bootstrap,
-        classic_config(&lost_group, "test-range", Duration::from_secs(3)),
+        classic_config(&lost_group, "range", Duration::from_secs(3)),
         TOPIC,
     );
     settle(&[&lonely], &all, Duration::from_secs(30), true).await;
@@ -257,7 +257,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         .map(|_| {
             Running::start(
                 &bootstrap,
-                classic_config(&c_group, "test-range", Duration::from_secs(6)),
+                classic_config(&c_group, "range", Duration::from_secs(6)),
                 TOPIC,
             )
         })

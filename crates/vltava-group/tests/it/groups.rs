@@ -70,7 +70,15 @@ async fn join_and_leave(prefix: &str, config: impl Fn(&str) -> GroupConfig) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_range_group_of_one_to_five_members_keeps_one_owner_per_partition() {
     join_and_leave("classic-range", |group| {
-        classic_config(group, "test-range", Duration::from_secs(6))
+        classic_config(group, "range", Duration::from_secs(6))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_cooperative_sticky_group_of_one_to_five_members_keeps_one_owner_per_partition() {
+    join_and_leave("classic-coop", |group| {
+        classic_config(group, "cooperative-sticky", Duration::from_secs(6))
     })
     .await;
 }
@@ -88,7 +96,7 @@ async fn a_member_reports_joined_assigned_revoked_and_left_in_order() {
     cluster.create_topic(&topic, 4, 3).unwrap();
     let member = Running::start(
         &cluster.bootstrap(),
-        classic_config(&group, "test-range", Duration::from_secs(6)),
+        classic_config(&group, "range", Duration::from_secs(6)),
         &topic,
     );
     settle(

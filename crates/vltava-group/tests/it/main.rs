@@ -123,7 +123,6 @@ fn test_options() -> DriverOptions {
     DriverOptions::new()
         .leave_timeout(Duration::from_secs(5))
         .offsets_timeout(Duration::from_secs(45))
-        .assignor(Arc::new(fallback::TestRange))
 }
 
 /// Waits until the members' assignments cover `all` exactly once and stay
@@ -179,63 +178,5 @@ async fn settle(
             members.iter().map(|m| m.events()).collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-mod fallback {
-    //! A minimal `range` for the tests, used until the crate's own
-    //! assignors are available (the driver looks options' assignors up
-    //! first).
-
-    use std::collections::BTreeMap;
-
-    use vltava_group::TopicPartition;
-    use vltava_group::assignor::{Assignor, MemberSubscription, RebalanceProtocol};
-
-    pub(crate) struct TestRange;
-
-    impl Assignor for TestRange {
-        fn name(&self) -> &'static str {
-            "test-range"
-        }
-
-        fn rebalance_protocol(&self) -> RebalanceProtocol {
-            RebalanceProtocol::Eager
-        }
-
-        fn assign(
-            &self,
-            partitions: &BTreeMap<String, u32>,
-            members: &[MemberSubscription],
-        ) -> BTreeMap<String, Vec<TopicPartition>> {
-            let mut out: BTreeMap<String, Vec<TopicPartition>> = members
-                .iter()
-                .map(|m| (m.member_id.clone(), Vec::new()))
-                .collect();
-            for (topic, count) in partitions {
-                let mut subscribed: Vec<&str> = members
-                    .iter()
-                    .filter(|m| m.topics.contains(topic))
-                    .map(|m| m.member_id.as_str())
-                    .collect();
-                subscribed.sort_unstable();
-                if subscribed.is_empty() {
-                    continue;
-                }
-                let n = subscribed.len() as u32;
-                let (per, extra) = (count / n, count % n);
-                let mut next = 0;
-                for (i, member) in subscribed.iter().enumerate() {
-                    let take = per + u32::from((i as u32) < extra);
-                    for p in next..next + take {
-                        out.get_mut(*member)
-                            .unwrap()
-                            .push(TopicPartition::new(topic.clone(), p as i32));
-                    }
-                    next += take;
-                }
-            }
-            out
-        }
     }
 }
