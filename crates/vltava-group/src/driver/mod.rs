@@ -4,7 +4,7 @@
 //! One background task per member owns the machine
 //! ([`ClassicMember`](crate::ClassicMember) for
 //! [`GroupProtocol::Classic`], [`ConsumerMember`](crate::ConsumerMember)
-//! for [`GroupProtocol::Consumer`]) and a [`CommitTracker`]. It sends the
+//! for [`GroupProtocol::Consumer`]) and a [`CommitTracker`](crate::offsets::CommitTracker). It sends the
 //! machine's requests through the metadata client's [`BrokerPool`]
 //! (FindCoordinator on a `Control` connection to the known broker with the
 //! least dial backoff; group requests on the coordinator's `Group`
@@ -35,7 +35,7 @@
 //!
 //! # Offsets
 //!
-//! [`GroupMember::commit`] commits through the member's [`CommitTracker`]
+//! [`GroupMember::commit`] commits through the member's [`CommitTracker`](crate::offsets::CommitTracker)
 //! with its current identity (classic generation and member id, or KIP-848
 //! member epoch), to the coordinator: partitions the member does not own
 //! and offsets not beyond what it committed are left out, so a commit never
@@ -259,7 +259,7 @@ impl Drop for TaskGuard {
 }
 
 /// A member of a consumer group, run by a background tokio task. See the
-/// [module docs](self).
+/// [module docs](self) for events, offsets and how it ends.
 ///
 /// ```no_run
 /// use vltava_group::{GroupConfig, GroupEvent, GroupMember, GroupProtocol};
