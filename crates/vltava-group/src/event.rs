@@ -53,6 +53,13 @@ pub enum GroupEvent {
         /// When the member tries again.
         retry_in: Duration,
     },
+    /// The coordinator does not speak KIP-848 (ConsumerGroupHeartbeat):
+    /// the member goes on with the classic protocol, with the same
+    /// configuration and subscription.
+    FellBackToClassic {
+        /// What the coordinator answered.
+        reason: String,
+    },
     /// The member left the group.
     Left,
 }

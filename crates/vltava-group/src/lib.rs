@@ -1,21 +1,50 @@
 //! `vltava-group`: Vltava's consumer group membership, layer 4.
 //!
-//! Work in progress. It will hold the member state machines of the
-//! classic protocol (JoinGroup/SyncGroup/Heartbeat) and of KIP-848
-//! (ConsumerGroupHeartbeat), sans-IO, driven by scripted responses and
-//! simulated time in their tests; the client-side assignors; offset
-//! commits that never move backwards; and the tokio driver that runs a
-//! member over `vltava-net` and `vltava-meta`.
+//! It builds on `vltava-net` (the broker pool, [`vltava_net::Recovery`])
+//! and `vltava-meta` (the metadata client), and holds:
 //!
-//! Present so far: the configuration ([`GroupConfig`]), the events a
-//! member reports ([`GroupEvent`]), the assignors (`range`, `roundrobin`,
-//! `sticky`, `cooperative-sticky` in [`assignor`]) and the consumer
-//! protocol codec for subscriptions and assignments ([`protocol`]), the
-//! sans-IO members of the classic protocol ([`classic::ClassicMember`])
-//! and of KIP-848 ([`ConsumerMember`], in [`consumer_protocol`]) (their
-//! tokio driver comes later), and committed offsets
-//! ([`offsets::CommitTracker`]: commits never move backwards, late answers
-//! never rewind, lost partitions are never committed).
+//! - the configuration ([`GroupConfig`]) and the events a member reports
+//!   ([`GroupEvent`]);
+//! - the member state machines, sans-IO, driven by scripted responses and
+//!   simulated time in their tests: the classic protocol
+//!   ([`classic::ClassicMember`]: JoinGroup/SyncGroup/Heartbeat) and
+//!   KIP-848 ([`ConsumerMember`], in [`consumer_protocol`]:
+//!   ConsumerGroupHeartbeat);
+//! - the client-side assignors (`range`, `roundrobin`, `sticky`,
+//!   `cooperative-sticky` in [`assignor`]) and the consumer protocol codec
+//!   for subscriptions and assignments ([`protocol`]);
+//! - committed offsets ([`offsets::CommitTracker`]: commits never move
+//!   backwards, late answers never rewind, lost partitions are never
+//!   committed);
+//! - [`GroupMember`], the tokio driver that runs one member over the
+//!   broker pool and the metadata client: events in order and one at a
+//!   time ([`GroupMember::next_event`]), revocations acknowledged by the
+//!   application before the member goes on ([`GroupMember::ack_revoked`]),
+//!   commits and offset reads as the member's current identity
+//!   ([`GroupMember::commit`], [`GroupMember::committed`]), a bounded
+//!   [`GroupMember::leave`]. Retriable failures never end it; they come as
+//!   [`GroupEvent::SessionError`]. A KIP-848 member whose coordinator does
+//!   not speak ConsumerGroupHeartbeat goes on as a classic member
+//!   ([`GroupEvent::FellBackToClassic`]).
+//!
+//! ```no_run
+//! use vltava_group::{GroupConfig, GroupEvent, GroupMember};
+//! use vltava_meta::{MetadataClient, MetadataConfig};
+//! use vltava_net::{BrokerPool, PoolConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = BrokerPool::new(PoolConfig::default());
+//! let meta = MetadataClient::new("127.0.0.1:9092", pool, MetadataConfig::new())?;
+//! let member = GroupMember::new(meta, GroupConfig::new("billing"), ["orders"])?;
+//! while let Some(event) = member.next_event().await {
+//!     if let GroupEvent::Revoked(_) = event {
+//!         // commit what was processed of them here; then:
+//!         member.ack_revoked();
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! What it does not do: no fetching and no record handling (that is
 //! `vltava-consumer`), no producing.
@@ -24,6 +53,7 @@ pub mod assignor;
 pub mod classic;
 mod config;
 pub mod consumer_protocol;
+pub mod driver;
 mod event;
 pub mod offsets;
 pub mod protocol;
@@ -31,5 +61,6 @@ pub mod protocol;
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use consumer_protocol::ConsumerMember;
+pub use driver::{DriverOptions, GroupError, GroupMember};
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;

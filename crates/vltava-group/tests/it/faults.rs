@@ -1,0 +1,391 @@
+//! Groups through broker faults, on a 3-node cluster of this binary's own
+//! (one cluster, started once, for every phase): the coordinator killed
+//! (-9) and stopped (SIGTERM), both while the groups are stable and while
+//! a rebalance is in progress; commits across a coordinator kill; a member
+//! that lost its partitions commits nothing for them; every node down for
+//! 10 s while members join.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio::task::block_in_place;
+use vltava_group::offsets::CommitOffset;
+use vltava_group::{GroupEvent, TopicPartition};
+use vltava_testkit::{ClusterConfig, OwnedCluster};
+
+use crate::{Running, all_partitions, classic_config, consumer_config, settle};
+
+const TOPIC: &str = "faults";
+const PARTITIONS: i32 = 12;
+
+/// Java's `String.hashCode`, to place two groups on the same
+/// `__consumer_offsets` partition (so the same coordinator).
+fn offsets_partition(group: &str) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    (h & 0x7fff_ffff) % 12
+}
+
+/// A group name `prefix-N` on `partition` of `__consumer_offsets`.
+fn group_on(prefix: &str, partition: i32) -> String {
+    (0..)
+        .map(|n| format!("{prefix}-{n}"))
+        .find(|g| offsets_partition(g) == partition)
+        .unwrap()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    Kill,
+    Stop,
+}
+
+fn no_fatal(members: &[&Running]) {
+    for m in members {
+        assert!(m.member.error().is_none(), "fatal: {:?}", m.member.error());
+        assert!(!m.member.is_ended());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vltava-group-faults");
+    let cluster = block_in_place(|| OwnedCluster::start(ClusterConfig::new(dir).nodes(3)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let all = all_partitions(TOPIC, PARTITIONS);
+    // A classic group and a KIP-848 group with the same coordinator.
+    let classic_group = group_on("classic", 5);
+    let consumer_group = group_on("kip848", 5);
+    let classic_session = Duration::from_secs(20);
+    let classic = |_: usize| classic_config(&classic_group, "range", classic_session);
+    let mut a: Vec<Running> = (0..3)
+        .map(|i| Running::start(&bootstrap, classic(i), TOPIC))
+        .collect();
+    let mut b: Vec<Running> = (0..3)
+        .map(|_| Running::start(&bootstrap, consumer_config(&consumer_group), TOPIC))
+        .collect();
+    settle(
+        &a.iter().collect::<Vec<_>>(),
+        &all,
+        Duration::from_secs(60),
+        true,
+    )
+    .await;
+    settle(
+        &b.iter().collect::<Vec<_>>(),
+        &all,
+        Duration::from_secs(60),
+        true,
+    )
+    .await;
+
+    // Commits before the first fault, read back.
+    let first = commit_owned(&a, 10).await;
+    let mut high: BTreeMap<TopicPartition, i64> = read_committed(&a[0], &all).await;
+    for (tp, offset) in &first {
+        assert_eq!(high.get(tp), Some(offset), "{tp:?}");
+    }
+
+    let mut report = Vec::new();
+    for (phase, (fault, rebalancing)) in [
+        (Fault::Kill, false),
+        (Fault::Stop, false),
+        (Fault::Kill, true),
+        (Fault::Stop, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let coordinator = block_in_place(|| cluster.group_coordinator(&classic_group)).unwrap();
+        let generations: Vec<i32> = a.iter().map(|m| m.member.generation()).collect();
+        if rebalancing {
+            a.push(Running::start(&bootstrap, classic(a.len()), TOPIC));
+            b.push(Running::start(
+                &bootstrap,
+                consumer_config(&consumer_group),
+                TOPIC,
+            ));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let at = Instant::now();
+        let commit = if rebalancing {
+            None
+        } else {
+            // A commit in flight across the fault; it must complete.
+            let offsets = owned_offsets(&a[0], 20 + 10 * phase as i64);
+            let member = a[0].member.clone();
+            Some((
+                offsets.clone(),
+                tokio::spawn(async move { member.commit(offsets).await }),
+            ))
+        };
+        block_in_place(|| match fault {
+            Fault::Kill => cluster.kill(coordinator),
+            Fault::Stop => cluster.stop(coordinator),
+        })
+        .unwrap();
+        let found = new_coordinator(&a.iter().chain(&b).collect::<Vec<_>>(), at, coordinator).await;
+        let ra = settle(
+            &a.iter().collect::<Vec<_>>(),
+            &all,
+            Duration::from_secs(60),
+            false,
+        )
+        .await;
+        let rb = settle(
+            &b.iter().collect::<Vec<_>>(),
+            &all,
+            Duration::from_secs(60),
+            false,
+        )
+        .await;
+        let recovered = at.elapsed();
+        no_fatal(&a.iter().chain(&b).collect::<Vec<_>>());
+        for m in a.iter().chain(&b).take(3) {
+            let events = m.events_since(at);
+            assert!(
+                events
+                    .iter()
+                    .any(|e| matches!(e, GroupEvent::SessionError { .. })),
+                "{fault:?} (rebalancing: {rebalancing}): no session error reported: {events:?}"
+            );
+            assert!(
+                events
+                    .iter()
+                    .any(|e| matches!(e, GroupEvent::CoordinatorChanged { .. })),
+                "{fault:?} (rebalancing: {rebalancing}): no new coordinator reported: {events:?}"
+            );
+        }
+        if !rebalancing {
+            // Back within the session timeout: same generation, nothing lost.
+            let now: Vec<i32> = a.iter().map(|m| m.member.generation()).collect();
+            assert_eq!(now, generations, "{fault:?}: the classic group rebalanced");
+            for m in a.iter().chain(&b) {
+                let events = m.events_since(at);
+                assert!(
+                    !events
+                        .iter()
+                        .any(|e| matches!(e, GroupEvent::Lost(_) | GroupEvent::Revoked(_))),
+                    "{fault:?}: partitions moved: {events:?}"
+                );
+            }
+        }
+        if let Some((offsets, commit)) = commit {
+            let outcome = commit.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                outcome.is_ok(),
+                "{fault:?}: commit across the fault: {outcome:?}"
+            );
+            assert_eq!(outcome.committed.len(), offsets.len());
+        }
+        // Committed offsets never go backwards, whatever the fault.
+        let now = read_committed(&a[0], &all).await;
+        for (tp, offset) in &high {
+            let seen = now.get(tp).copied();
+            assert!(
+                seen >= Some(*offset),
+                "{tp:?} went back from {offset} to {seen:?}"
+            );
+        }
+        high = now;
+        let max_retry = a
+            .iter()
+            .chain(&b)
+            .flat_map(|m| m.events_since(at))
+            .filter_map(|e| match e {
+                GroupEvent::SessionError { retry_in, .. } => Some(retry_in),
+                _ => None,
+            })
+            .max();
+        report.push(format!(
+            "{fault:?} rebalancing={rebalancing}: every member on a new coordinator after {found:?}, settled after {recovered:?} (classic {ra:?}, kip-848 {rb:?} of that), longest SessionError wait {max_retry:?}"
+        ));
+        block_in_place(|| cluster.start_node(coordinator)).unwrap();
+    }
+
+    // A member whose session runs out (coordinator frozen) loses its
+    // partitions and commits nothing for them.
+    let lost_group = crate::unique("lost");
+    let lonely = Running::start(
+        &bootstrap,
+        classic_config(&lost_group, "range", Duration::from_secs(3)),
+        TOPIC,
+    );
+    settle(&[&lonely], &all, Duration::from_secs(30), true).await;
+    let before = commit_owned(std::slice::from_ref(&lonely), 5).await;
+    let coordinator = block_in_place(|| cluster.group_coordinator(&lost_group)).unwrap();
+    block_in_place(|| cluster.pause(coordinator)).unwrap();
+    let frozen = Instant::now();
+    while !lonely
+        .events()
+        .iter()
+        .any(|e| matches!(e, GroupEvent::Lost(_)))
+    {
+        assert!(
+            frozen.elapsed() < Duration::from_secs(8),
+            "no Lost: {:?}",
+            lonely.events()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let offsets: BTreeMap<TopicPartition, CommitOffset> = before
+        .keys()
+        .map(|tp| (tp.clone(), CommitOffset::new(50)))
+        .collect();
+    let outcome = lonely.member.commit(offsets).await.unwrap();
+    assert!(
+        outcome.committed.is_empty(),
+        "a lost member committed {outcome:?}"
+    );
+    block_in_place(|| cluster.resume(coordinator)).unwrap();
+    settle(&[&lonely], &all, Duration::from_secs(30), true).await;
+    let after = read_committed(&lonely, &all).await;
+    assert_eq!(after, before, "the lost partitions' offsets moved");
+    drop(lonely);
+
+    // Every node down for 10 s while members join: session errors
+    // ("connection refused"), never fatal, then they join by themselves.
+    drop(a);
+    drop(b);
+    let c_group = crate::unique("outage-classic");
+    let k_group = crate::unique("outage-kip848");
+    let c: Vec<Running> = (0..2)
+        .map(|_| {
+            Running::start(
+                &bootstrap,
+                classic_config(&c_group, "range", Duration::from_secs(6)),
+                TOPIC,
+            )
+        })
+        .collect();
+    let k: Vec<Running> = (0..2)
+        .map(|_| Running::start(&bootstrap, consumer_config(&k_group), TOPIC))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let nodes = cluster.node_ids();
+    for node in &nodes {
+        block_in_place(|| cluster.kill(*node)).unwrap();
+    }
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    no_fatal(&c.iter().chain(&k).collect::<Vec<_>>());
+    for m in c.iter().chain(&k) {
+        let refused = m.events_since(down).iter().any(
+            |e| matches!(e, GroupEvent::SessionError { cause, .. } if cause.contains("refused")),
+        );
+        assert!(
+            refused,
+            "no 'connection refused' session error: {:?}",
+            m.events()
+        );
+    }
+    let waits: Vec<Duration> = c
+        .iter()
+        .chain(&k)
+        .flat_map(|m| m.events_since(down))
+        .filter_map(|e| match e {
+            GroupEvent::SessionError { retry_in, .. } => Some(retry_in),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        waits.iter().all(|w| *w <= Duration::from_secs(1)),
+        "{waits:?}"
+    );
+    block_in_place(|| cluster.start_nodes(&nodes)).unwrap();
+    let up = Instant::now();
+    let rc = settle(
+        &c.iter().collect::<Vec<_>>(),
+        &all,
+        Duration::from_secs(90),
+        false,
+    )
+    .await;
+    let rk = settle(
+        &k.iter().collect::<Vec<_>>(),
+        &all,
+        Duration::from_secs(90),
+        false,
+    )
+    .await;
+    no_fatal(&c.iter().chain(&k).collect::<Vec<_>>());
+    report.push(format!(
+        "full outage: {} session errors in 10 s down, waits up to {:?}; joined {:?} after the nodes served again (classic {rc:?}, kip-848 {rk:?})",
+        waits.len(),
+        waits.iter().max(),
+        up.elapsed()
+    ));
+    for line in &report {
+        eprintln!("{line}");
+    }
+}
+
+/// Waits until every member reported a coordinator other than `old`
+/// since `since`; returns how long that took from `since`.
+async fn new_coordinator(members: &[&Running], since: Instant, old: u32) -> Duration {
+    loop {
+        let moved = members.iter().all(|m| {
+            m.events_since(since).iter().any(|e| {
+                matches!(e, GroupEvent::CoordinatorChanged { node_id, .. } if *node_id != old as i32)
+            })
+        });
+        if moved {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "not every member found a new coordinator: {:?}",
+            members
+                .iter()
+                .map(|m| m.events_since(since))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Offsets `offset` for every partition `member` owns.
+fn owned_offsets(member: &Running, offset: i64) -> BTreeMap<TopicPartition, CommitOffset> {
+    member
+        .member
+        .assignment()
+        .into_iter()
+        .map(|tp| (tp, CommitOffset::new(offset)))
+        .collect()
+}
+
+/// Every member commits `offset` for what it owns; returns what was committed.
+async fn commit_owned(members: &[Running], offset: i64) -> BTreeMap<TopicPartition, i64> {
+    let mut committed = BTreeMap::new();
+    for m in members {
+        let offsets = owned_offsets(m, offset);
+        let outcome = m
+            .member
+            .commit(offsets.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(outcome.committed.len(), offsets.len());
+        committed.extend(outcome.committed);
+    }
+    committed
+}
+
+async fn read_committed(
+    member: &Running,
+    all: &std::collections::BTreeSet<TopicPartition>,
+) -> BTreeMap<TopicPartition, i64> {
+    let partitions: Vec<TopicPartition> = all.iter().cloned().collect();
+    member
+        .member
+        .committed(&partitions)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter_map(|(tp, o)| Some((tp, o?.offset)))
+        .collect()
+}

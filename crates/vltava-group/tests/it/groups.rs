@@ -1,0 +1,145 @@
+//! Groups of 1 to 5 members over 12 partitions on the shared cluster:
+//! members join one by one, then leave one by one; after each settle every
+//! partition has exactly one owner, and at no moment do two members own
+//! the same partition.
+
+use std::time::{Duration, Instant};
+
+use vltava_group::{GroupConfig, GroupEvent, GroupProtocol};
+
+use crate::{
+    Running, all_partitions, classic_config, consumer_config, settle, shared_cluster, unique,
+};
+
+const PARTITIONS: i32 = 12;
+const MEMBERS: usize = 5;
+
+async fn join_and_leave(prefix: &str, config: impl Fn(&str) -> GroupConfig) {
+    let cluster = shared_cluster();
+    let topic = unique(prefix);
+    let group = unique(&format!("{prefix}-group"));
+    cluster.create_topic(&topic, PARTITIONS, 3).unwrap();
+    let all = all_partitions(&topic, PARTITIONS);
+    let limit = Duration::from_secs(40);
+    let mut members: Vec<Running> = Vec::new();
+    let mut settles = Vec::new();
+    for _ in 0..MEMBERS {
+        members.push(Running::start(&cluster.bootstrap(), config(&group), &topic));
+        let refs: Vec<&Running> = members.iter().collect();
+        settles.push(settle(&refs, &all, limit, true).await);
+    }
+    let sizes: Vec<usize> = members
+        .iter()
+        .map(|m| m.member.assignment().len())
+        .collect();
+    assert!(
+        sizes.iter().all(|n| (2..=3).contains(n)),
+        "unbalanced: {sizes:?}"
+    );
+    while members.len() > 1 {
+        let leaving = members.remove(0);
+        let started = Instant::now();
+        leaving.leave().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "leave took {:?}",
+            started.elapsed()
+        );
+        let refs: Vec<&Running> = members.iter().collect();
+        settles.push(settle(&refs, &all, limit, true).await);
+    }
+    eprintln!("{prefix}: settle times {settles:?}");
+    let last = members.pop().unwrap();
+    assert_eq!(last.member.assignment().len(), PARTITIONS as usize);
+    let events = last.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, GroupEvent::Joined { .. }))
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, GroupEvent::Lost(_))),
+        "a clean join/leave loses nothing: {events:?}"
+    );
+    let log = last.log.clone();
+    last.leave().await;
+    let last_event = log.lock().unwrap().last().map(|(_, e)| e.clone());
+    assert_eq!(last_event, Some(GroupEvent::Left));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_range_group_of_one_to_five_members_keeps_one_owner_per_partition() {
+    join_and_leave("classic-range", |group| {
+        classic_config(group, "range", Duration::from_secs(6))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_cooperative_sticky_group_of_one_to_five_members_keeps_one_owner_per_partition() {
+    join_and_leave("classic-coop", |group| {
+        classic_config(group, "cooperative-sticky", Duration::from_secs(6))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_protocol_group_of_one_to_five_members_keeps_one_owner_per_partition() {
+    join_and_leave("kip848", consumer_config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_reports_joined_assigned_revoked_and_left_in_order() {
+    let cluster = shared_cluster();
+    let topic = unique("order");
+    let group = unique("order-group");
+    cluster.create_topic(&topic, 4, 3).unwrap();
+    let member = Running::start(
+        &cluster.bootstrap(),
+        classic_config(&group, "range", Duration::from_secs(6)),
+        &topic,
+    );
+    settle(
+        &[&member],
+        &all_partitions(&topic, 4),
+        Duration::from_secs(30),
+        true,
+    )
+    .await;
+    assert_eq!(member.member.protocol(), GroupProtocol::Classic);
+    let identity = member.member.identity();
+    assert!(!identity.member_id.is_empty() && identity.generation > 0);
+    let log = member.log.clone();
+    member.leave().await;
+    let events: Vec<GroupEvent> = log.lock().unwrap().iter().map(|(_, e)| e.clone()).collect();
+    assert!(
+        matches!(
+            events.first(),
+            Some(GroupEvent::CoordinatorChanged { .. } | GroupEvent::SessionError { .. })
+        ),
+        "{events:?}"
+    );
+    let kinds: Vec<&str> = events
+        .iter()
+        // A fresh cluster answers COORDINATOR_NOT_AVAILABLE until it has
+        // created `__consumer_offsets`: session errors may come first.
+        .filter(|e| {
+            !matches!(
+                e,
+                GroupEvent::SessionError { .. } | GroupEvent::CoordinatorChanged { .. }
+            )
+        })
+        .map(|e| match e {
+            GroupEvent::Joined { .. } => "joined",
+            GroupEvent::Assigned(_) => "assigned",
+            GroupEvent::Revoked(_) => "revoked",
+            GroupEvent::Left => "left",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["joined", "assigned", "revoked", "left"],
+        "{events:?}"
+    );
+}
