@@ -3,8 +3,10 @@
 //! the tests fail with instructions) for groups joining and leaving, and a
 //! 3-node cluster of the binary's own for broker faults.
 
+mod assignors;
 mod faults;
 mod groups;
+mod protocol;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,7 @@
 mod interop;
 mod produce;
 mod restarts;
+mod scripted;
 mod transactions;
 
 use std::collections::BTreeMap;

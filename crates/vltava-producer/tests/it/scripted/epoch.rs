@@ -7,10 +7,10 @@ use vltava_net::ConnectionConfig;
 use vltava_producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use vltava_wire::ErrorCode;
 
-use crate::broker::{
+use crate::scripted::broker::{
     Answer, BatchView, Event, Log, PRODUCER_ID, Reply, ScriptedBroker, TOPIC, Written,
 };
-use crate::{TEST_LIMIT, TIMESTAMP, config, send, settle, settle_ok, values, within};
+use crate::scripted::{TEST_LIMIT, TIMESTAMP, config, send, settle, settle_ok, values, within};
 
 /// What each InitProducerId asked for: (producer id, epoch).
 fn asked(log: &Log) -> Vec<(i64, i16)> {
@@ -184,7 +184,7 @@ async fn out_of_order_behind_a_retried_batch_retries_in_order_without_a_bump() {
         let log = broker.log();
         assert_eq!(asked(&log), [(-1, -1)], "no epoch bump: {log:#?}");
         // Every attempt of a batch has its first attempt's bytes.
-        let attempts = |sequence: i32| -> Vec<(usize, &crate::broker::Received)> {
+        let attempts = |sequence: i32| -> Vec<(usize, &crate::scripted::broker::Received)> {
             log.batches()
                 .filter(|(_, b)| b.view.base_sequence == sequence)
                 .collect()

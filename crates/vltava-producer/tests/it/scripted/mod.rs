@@ -18,7 +18,7 @@ use vltava_producer::{
 use vltava_wire::Compression;
 use vltava_wire::records::RecordBatchBuilder;
 
-use crate::broker::TOPIC;
+use crate::scripted::broker::TOPIC;
 
 /// Every record's create time: fixed, so that batch sizes are too.
 const TIMESTAMP: i64 = 1_700_000_000_000;
