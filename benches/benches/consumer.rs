@@ -85,7 +85,7 @@ async fn consume(bootstrap: &str, topic: &str, records: usize) -> (Duration, Dur
     let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
     let (cpu_after, _) = usage();
     std::hint::black_box(checksum);
-    consumer.close();
+    consumer.stop();
     (elapsed, cpu_after - cpu_before, read)
 }
 

@@ -60,6 +60,11 @@ pub struct ConsumerConfig {
     pub retry_backoff_max: Duration,
     /// `check.crcs`, on.
     pub check_crcs: bool,
+    /// `enable.auto.commit` with `auto.commit.interval.ms` (5 s; `None`
+    /// turns it off). In a group, `poll` commits the positions of records
+    /// handed out by earlier polls once this long has passed: what the
+    /// application has finished with, so delivery is at-least-once.
+    pub auto_commit: Option<Duration>,
 }
 
 impl ConsumerConfig {
@@ -78,6 +83,7 @@ impl ConsumerConfig {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
             check_crcs: true,
+            auto_commit: Some(Duration::from_secs(5)),
         }
     }
 
@@ -108,6 +114,13 @@ impl ConsumerConfig {
     /// Sets the most records one poll returns.
     pub fn max_poll_records(mut self, records: usize) -> Self {
         self.max_poll_records = records.max(1);
+        self
+    }
+
+    /// Sets the auto-commit interval (`None`: commit only on `commit`,
+    /// on revocation and on close).
+    pub fn auto_commit(mut self, interval: Option<Duration>) -> Self {
+        self.auto_commit = interval;
         self
     }
 

@@ -1,11 +1,13 @@
 //! [`Consumer`]: the handle that polls records of assigned partitions.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
+use vltava_group::offsets::CommitOffset;
+use vltava_group::{GroupConfig, GroupEvent, GroupMember};
 use vltava_meta::{Interest, MetadataClient, MetadataConfig};
 use vltava_net::{BrokerPool, PoolConfig};
 use vltava_wire::records::ControlRecordType;
@@ -42,6 +44,17 @@ use crate::record::{ConsumerRecord, Fetches};
 pub struct Consumer {
     shared: Arc<Shared>,
     task: AbortHandle,
+    group: Option<Group>,
+}
+
+/// The consumer's group membership, when it subscribed.
+struct Group {
+    member: GroupMember,
+    group_id: String,
+    /// When offsets were last committed automatically.
+    last_auto_commit: Mutex<Instant>,
+    /// Whether the member's end was already reported.
+    ended_reported: AtomicBool,
 }
 
 impl Consumer {
@@ -63,7 +76,101 @@ impl Consumer {
     pub fn with_metadata(meta: MetadataClient, config: ConsumerConfig) -> Self {
         let shared = Arc::new(Shared::new(config, meta));
         let task = tokio::spawn(fetcher::run(shared.clone())).abort_handle();
-        Self { shared, task }
+        Self {
+            shared,
+            task,
+            group: None,
+        }
+    }
+
+    /// A consumer in group `group.group_id`, subscribed to `topics`: the
+    /// group decides which partitions it reads; each starts from the
+    /// group's committed offset (or the reset policy when there is none).
+    /// Group events and session errors come back from `poll`, which is also
+    /// where revocations are committed and auto-commit happens, so that
+    /// only records the application has finished with are committed. Must
+    /// be called within a tokio runtime.
+    pub fn subscribe<I, S>(
+        bootstrap: &str,
+        config: ConsumerConfig,
+        group: GroupConfig,
+        topics: I,
+    ) -> Result<Self, ConsumeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let pool = BrokerPool::new(PoolConfig::new(config.connection.clone()));
+        let meta = MetadataClient::new(
+            bootstrap,
+            pool,
+            MetadataConfig::new().interest(Interest::topics(Vec::<String>::new())),
+        )
+        .map_err(|e| ConsumeError::Meta(Arc::new(e)))?;
+        Self::with_group(meta, config, group, topics)
+    }
+
+    /// [`Consumer::subscribe`] sharing `meta` (and its connections).
+    pub fn with_group<I, S>(
+        meta: MetadataClient,
+        config: ConsumerConfig,
+        group: GroupConfig,
+        topics: I,
+    ) -> Result<Self, ConsumeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let group_id = group.group_id.clone();
+        let member =
+            GroupMember::new(meta.clone(), group, topics).map_err(|e| ConsumeError::Group {
+                group: group_id.clone(),
+                message: e.to_string(),
+                fatal: true,
+            })?;
+        let mut consumer = Self::with_metadata(meta, config);
+        consumer.group = Some(Group {
+            member,
+            group_id,
+            last_auto_commit: Mutex::new(Instant::now()),
+            ended_reported: AtomicBool::new(false),
+        });
+        Ok(consumer)
+    }
+
+    /// The group member, for a consumer that subscribed.
+    pub fn group_member(&self) -> Option<&GroupMember> {
+        self.group.as_ref().map(|g| &g.member)
+    }
+
+    /// Commits the positions of every owned partition (the records `poll`
+    /// handed out so far) to the group. A commit never moves an offset
+    /// backwards. Without a group there is nothing to commit to.
+    pub async fn commit(&self) -> Result<(), ConsumeError> {
+        let Some(group) = &self.group else {
+            return Ok(());
+        };
+        let offsets = self.positions(None);
+        self.commit_offsets(group, offsets).await
+    }
+
+    /// Commits, then leaves the group (bounded by the group's leave
+    /// timeout), then stops fetching. Without a group it only stops.
+    pub async fn close(&self) -> Result<(), ConsumeError> {
+        let result = match &self.group {
+            Some(group) => {
+                let committed = self.commit().await;
+                let left = group.member.leave().await.map_err(|e| ConsumeError::Group {
+                    group: group.group_id.clone(),
+                    message: e.to_string(),
+                    fatal: false,
+                });
+                committed.and(left)
+            }
+            None => Ok(()),
+        };
+        self.stop();
+        result
     }
 
     /// Replaces the assignment. Partitions kept keep their position; new
@@ -147,7 +254,13 @@ impl Consumer {
     pub async fn poll(&self, timeout: Duration) -> Fetches {
         let deadline = Instant::now() + timeout;
         loop {
-            let fetches = self.take();
+            let mut group_news = Fetches::default();
+            if let Some(group) = &self.group {
+                self.run_group(group, &mut group_news).await;
+            }
+            let mut fetches = self.take();
+            fetches.errors.splice(0..0, group_news.errors);
+            fetches.events = group_news.events;
             if !fetches.is_empty() || self.shared.closed.load(Ordering::Acquire) {
                 return fetches;
             }
@@ -167,11 +280,160 @@ impl Consumer {
         }
     }
 
-    /// Stops fetching; later polls return nothing.
-    pub fn close(&self) {
+    /// Stops fetching (without committing or leaving a group; see
+    /// [`Consumer::close`]); later polls return nothing.
+    pub fn stop(&self) {
         self.shared.closed.store(true, Ordering::Release);
         self.task.abort();
         self.shared.ready.notify_waiters();
+    }
+
+    /// The positions of the owned partitions in `only` (all when `None`),
+    /// as offsets to commit.
+    fn positions(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, CommitOffset> {
+        let state = self.shared.lock();
+        state
+            .partitions
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
+            .filter_map(|(tp, p)| {
+                let offset = p.position?;
+                Some((
+                    tp.clone(),
+                    CommitOffset {
+                        offset,
+                        leader_epoch: p.last_epoch,
+                        metadata: None,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn commit_offsets(
+        &self,
+        group: &Group,
+        offsets: BTreeMap<TopicPartition, CommitOffset>,
+    ) -> Result<(), ConsumeError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        match group.member.commit(offsets).await {
+            Ok(outcome) if outcome.failed.is_empty() => Ok(()),
+            Ok(outcome) => Err(ConsumeError::Commit {
+                group: group.group_id.clone(),
+                partitions: outcome
+                    .failed
+                    .into_iter()
+                    .map(|(tp, (code, _))| (tp, code))
+                    .collect(),
+            }),
+            Err(e) => Err(ConsumeError::Group {
+                group: group.group_id.clone(),
+                message: e.to_string(),
+                fatal: e.is_fatal(),
+            }),
+        }
+    }
+
+    /// Applies what the group member reported: assignments (starting each
+    /// partition at its committed offset), revocations (committing the
+    /// positions first: every record handed out before this poll has been
+    /// processed), losses (no commit), session errors; then auto-commits.
+    async fn run_group(&self, group: &Group, fetches: &mut Fetches) {
+        while let Some(event) = group.member.try_next_event() {
+            match &event {
+                GroupEvent::Assigned(partitions) => {
+                    let committed = group.member.committed(partitions).await;
+                    let starts: BTreeMap<TopicPartition, Option<i64>> = match committed {
+                        Ok(map) => partitions
+                            .iter()
+                            .map(|tp| {
+                                let start = map.get(tp).cloned().flatten().map(|c| c.offset);
+                                (tp.clone(), start)
+                            })
+                            .collect(),
+                        Err(e) => {
+                            fetches.errors.push(ConsumeError::Group {
+                                group: group.group_id.clone(),
+                                message: format!(
+                                    "reading committed offsets: {e}; using the reset policy"
+                                ),
+                                fatal: false,
+                            });
+                            partitions.iter().map(|tp| (tp.clone(), None)).collect()
+                        }
+                    };
+                    let topics: HashSet<String> =
+                        partitions.iter().map(|tp| tp.topic.clone()).collect();
+                    self.shared.meta.add_topics(topics);
+                    let mut state = self.shared.lock();
+                    for (tp, start) in starts {
+                        let p = state.partitions.entry(tp).or_default();
+                        p.position = start;
+                        p.last_epoch = None;
+                        p.generation += 1;
+                        p.stuck = false;
+                    }
+                    drop(state);
+                    self.shared.wake.notify_one();
+                }
+                GroupEvent::Revoked(partitions) => {
+                    let offsets = self.positions(Some(partitions));
+                    if let Err(e) = self.commit_offsets(group, offsets).await {
+                        fetches.errors.push(e);
+                    }
+                    self.drop_partitions(partitions);
+                }
+                GroupEvent::Lost(partitions) => self.drop_partitions(partitions),
+                GroupEvent::SessionError { cause, retry_in } => {
+                    fetches.errors.push(ConsumeError::Group {
+                        group: group.group_id.clone(),
+                        message: format!("{cause}; retrying in {} ms", retry_in.as_millis()),
+                        fatal: false,
+                    });
+                }
+                _ => {}
+            }
+            fetches.events.push(event);
+        }
+        if let Some(error) = group.member.error()
+            && !group.ended_reported.swap(true, Ordering::AcqRel)
+        {
+            fetches.errors.push(ConsumeError::Group {
+                group: group.group_id.clone(),
+                message: error.to_string(),
+                fatal: error.is_fatal(),
+            });
+        }
+        let due = self.shared.config.auto_commit.is_some_and(|interval| {
+            group
+                .last_auto_commit
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .elapsed()
+                >= interval
+        });
+        if due {
+            *group
+                .last_auto_commit
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+            let offsets = self.positions(None);
+            if let Err(e) = self.commit_offsets(group, offsets).await {
+                fetches.errors.push(e);
+            }
+        }
+    }
+
+    /// Forgets `partitions` and their buffered data.
+    fn drop_partitions(&self, partitions: &[TopicPartition]) {
+        let mut state = self.shared.lock();
+        for tp in partitions {
+            state.partitions.remove(tp);
+        }
+        let assigned = state.partitions.keys().cloned().collect::<HashSet<_>>();
+        drop_unassigned(&mut state, &assigned);
     }
 
     /// Takes buffered data into records, advancing positions.
@@ -220,7 +482,7 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        self.close();
+        self.stop();
     }
 }
 

@@ -65,6 +65,26 @@ pub enum ConsumeError {
         /// The position now.
         to: i64,
     },
+    /// The group session has trouble the member recovers from by itself
+    /// (coordinator unreachable, refused, loading), or, if fatal, the
+    /// member ended (the consumer can no longer consume in the group).
+    #[error("group `{group}`: {message}")]
+    Group {
+        /// The group id.
+        group: String,
+        /// What happened, and when the member tries again.
+        message: String,
+        /// Whether the member ended.
+        fatal: bool,
+    },
+    /// Committing offsets failed for some partitions.
+    #[error("committing offsets of group `{group}` failed for {partitions:?}")]
+    Commit {
+        /// The group id.
+        group: String,
+        /// The partitions not committed, with the broker's code.
+        partitions: Vec<(TopicPartition, ErrorCode)>,
+    },
     /// Metadata could not be had.
     #[error(transparent)]
     Meta(Arc<MetaError>),
@@ -84,7 +104,8 @@ impl ConsumeError {
             Self::Partition { code, .. } => !vltava_net::Recovery::of_code(*code)
                 .is_some_and(vltava_net::Recovery::is_retriable),
             Self::Meta(e) => !e.is_retriable(),
-            Self::Truncated { .. } => false,
+            Self::Truncated { .. } | Self::Commit { .. } => false,
+            Self::Group { fatal, .. } => *fatal,
             Self::OutOfRange { .. } | Self::Corrupt { .. } | Self::Closed => true,
         }
     }

@@ -38,12 +38,16 @@ pub struct Fetches {
     /// Errors: the client is already handling the non-fatal ones
     /// ([`ConsumeError::is_fatal`] tells them apart).
     pub errors: Vec<ConsumeError>,
+    /// What happened to the group member since the last poll (joined,
+    /// assigned, revoked, lost, coordinator changed, session errors, left),
+    /// in order. Empty for a consumer without a group.
+    pub events: Vec<vltava_group::GroupEvent>,
 }
 
 impl Fetches {
     /// Whether there are neither records nor errors.
     pub fn is_empty(&self) -> bool {
-        self.partitions.is_empty() && self.errors.is_empty()
+        self.partitions.is_empty() && self.errors.is_empty() && self.events.is_empty()
     }
 
     /// How many records.

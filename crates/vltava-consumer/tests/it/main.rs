@@ -4,6 +4,7 @@
 
 mod assigned;
 mod faults;
+mod group;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

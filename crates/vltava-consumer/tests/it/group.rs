@@ -1,0 +1,166 @@
+//! Consumers in a group on the shared cluster: positions start from the
+//! group's commits, revocations commit before partitions move, and
+//! together the members read every record exactly once.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use vltava_consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
+use vltava_group::{GroupConfig, GroupEvent};
+
+use crate::{produce, shared_cluster, unique_topic};
+
+fn config() -> ConsumerConfig {
+    ConsumerConfig::new()
+        .offset_reset(OffsetReset::Earliest)
+        .auto_commit(None)
+        .max_poll_records(100)
+}
+
+/// Everything read, by (partition, offset) -> how many times.
+type Seen = BTreeMap<(i32, i64), u32>;
+
+fn note(seen: &mut Seen, records: impl Iterator<Item = ConsumerRecord>) -> usize {
+    let mut n = 0;
+    for r in records {
+        *seen.entry((r.partition, r.offset)).or_default() += 1;
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_member_resumes_from_the_first_ones_commits() {
+    let cluster = shared_cluster();
+    let topic = unique_topic("group-resume");
+    cluster.create_topic(&topic, 6, 3).unwrap();
+    produce(&cluster.bootstrap(), &topic, 3000).await;
+    let group = unique_topic("group-resume-g");
+    let mut seen = Seen::new();
+
+    let first = Consumer::subscribe(
+        &cluster.bootstrap(),
+        config(),
+        GroupConfig::new(&group),
+        [topic.as_str()],
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut read = 0;
+    let mut joined = false;
+    while read < 1500 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {read} read"
+        );
+        let fetches = first.poll(Duration::from_millis(500)).await;
+        joined |= fetches
+            .events
+            .iter()
+            .any(|e| matches!(e, GroupEvent::Joined { .. }));
+        assert!(
+            fetches.errors.iter().all(|e| !e.is_fatal()),
+            "{:?}",
+            fetches.errors
+        );
+        read += note(
+            &mut seen,
+            fetches.partitions.into_iter().flat_map(|(_, r)| r),
+        );
+    }
+    assert!(joined, "no Joined event came back from poll");
+    first.close().await.unwrap();
+
+    // The second member starts where the first committed: nothing twice.
+    let second = Consumer::subscribe(
+        &cluster.bootstrap(),
+        config(),
+        GroupConfig::new(&group),
+        [topic.as_str()],
+    )
+    .unwrap();
+    let started = Instant::now();
+    while seen.len() < 3000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} of 3000 read",
+            seen.len()
+        );
+        let fetches = second.poll(Duration::from_millis(500)).await;
+        assert!(
+            fetches.errors.iter().all(|e| !e.is_fatal()),
+            "{:?}",
+            fetches.errors
+        );
+        note(
+            &mut seen,
+            fetches.partitions.into_iter().flat_map(|(_, r)| r),
+        );
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "read twice: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    second.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_split_the_partitions_and_read_everything_once() {
+    let cluster = shared_cluster();
+    let topic = unique_topic("group-split");
+    cluster.create_topic(&topic, 6, 3).unwrap();
+    produce(&cluster.bootstrap(), &topic, 3000).await;
+    let group = unique_topic("group-split-g");
+    let a = Consumer::subscribe(
+        &cluster.bootstrap(),
+        config(),
+        GroupConfig::new(&group),
+        [topic.as_str()],
+    )
+    .unwrap();
+    let b = Consumer::subscribe(
+        &cluster.bootstrap(),
+        config(),
+        GroupConfig::new(&group),
+        [topic.as_str()],
+    )
+    .unwrap();
+    let mut seen = Seen::new();
+    let mut by_member: [BTreeMap<i32, usize>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let started = Instant::now();
+    while seen.len() < 3000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{} of 3000 read",
+            seen.len()
+        );
+        for (i, consumer) in [&a, &b].into_iter().enumerate() {
+            let fetches = consumer.poll(Duration::from_millis(200)).await;
+            assert!(
+                fetches.errors.iter().all(|e| !e.is_fatal()),
+                "{:?}",
+                fetches.errors
+            );
+            for (tp, records) in fetches.partitions {
+                *by_member[i].entry(tp.partition).or_default() += records.len();
+                note(&mut seen, records.into_iter());
+            }
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "read twice: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    // Both took part (the group split the partitions between them).
+    let owned_a = a.group_member().unwrap().assignment();
+    let owned_b = b.group_member().unwrap().assignment();
+    assert_eq!(owned_a.len() + owned_b.len(), 6, "{owned_a:?} {owned_b:?}");
+    assert!(owned_a.iter().all(|tp| !owned_b.contains(tp)));
+    assert!(!owned_a.is_empty() && !owned_b.is_empty());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
