@@ -49,6 +49,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     println!("group `vltava-demo-group` is coordinated by node {coordinator}");
     negotiate(&cluster.bootstrap())?;
     produce_through_a_kill(&cluster)?;
+    crate::demo_group::run(&cluster)?;
     println!("the cluster keeps running: `cargo xtask cluster down` ends it");
     Ok(())
 }

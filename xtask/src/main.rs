@@ -4,6 +4,7 @@ mod bench;
 mod cluster;
 mod codegen;
 mod demo;
+mod demo_group;
 mod fixtures;
 mod flags;
 mod fuzz;
