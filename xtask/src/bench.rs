@@ -4,6 +4,7 @@ use crate::flags::Flags;
 
 pub(crate) const HELP: &str = "\
 cargo xtask bench [--quick] [FILTER]
+cargo xtask bench peers [OPTIONS]    (see `cargo xtask bench peers --help`)
 
 Runs the criterion benchmarks in benches/ (fetch decode per codec, the bare
 decompressors on the same bytes, produce encode), printing allocations per
@@ -15,6 +16,9 @@ Reports land in target/criterion/.
 ";
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("peers") {
+        return crate::peers::run(&args[1..]);
+    }
     let mut flags = Flags::new(args);
     if flags.switch("--help") {
         print!("{HELP}");

@@ -8,6 +8,7 @@ mod demo_group;
 mod fixtures;
 mod flags;
 mod fuzz;
+mod peers;
 mod test;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ Commands:
   fixtures [--out DIR]              capture golden response frames from a real broker
   fuzz [--target T] [--seconds S]   run the cargo-fuzz targets (--seed rewrites the seed corpus)
   bench [--quick] [FILTER]          the criterion benchmarks (fetch decode, decompressors, produce)
+  bench peers [OPTIONS]             vltava side by side with franz-go, librdkafka and the Java client
 
 `cargo xtask <command> --help` tells more.
 ";
