@@ -102,7 +102,7 @@ async fn consume(bootstrap: &str, topic: &str, partitions: i32, records: usize) 
         }
     }
     let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
-    consumer.close();
+    consumer.stop();
     eprintln!("checksum {checksum}");
     println!(
         "RESULT records={read} bytes={bytes} elapsed_ns={}",
