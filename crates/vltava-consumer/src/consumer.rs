@@ -454,7 +454,7 @@ impl Consumer {
             if p.generation != completed.generation || p.position != Some(completed.fetch_offset) {
                 continue;
             }
-            let (records, next, epoch, error) =
+            let (records, next, epoch, error, more) =
                 decode(&completed, &self.shared.config, max - taken);
             let p = state
                 .partitions
@@ -468,6 +468,16 @@ impl Consumer {
             }
             if let Some(error) = error {
                 fetches.errors.push(error);
+            }
+            // `max_poll_records` cut the data short: the rest waits for the
+            // next poll, first in line, instead of being fetched again.
+            if more {
+                p.buffered = true;
+                state.buffered_bytes += completed.records.len();
+                state.completed.push_front(Completed {
+                    fetch_offset: next,
+                    ..completed.clone()
+                });
             }
             taken += records.len();
             if !records.is_empty() {
@@ -514,7 +524,13 @@ fn decode(
     completed: &Completed,
     config: &ConsumerConfig,
     max: usize,
-) -> (Vec<ConsumerRecord>, i64, Option<i32>, Option<ConsumeError>) {
+) -> (
+    Vec<ConsumerRecord>,
+    i64,
+    Option<i32>,
+    Option<ConsumeError>,
+    bool,
+) {
     let topic: Arc<str> = Arc::from(completed.tp.topic.as_str());
     let mut records = Vec::new();
     let mut next = completed.fetch_offset;
@@ -534,7 +550,7 @@ fn decode(
                     offset: next,
                     message: e.to_string(),
                 };
-                return (records, next, epoch, Some(error));
+                return (records, next, epoch, Some(error), false);
             }
         };
         if batch.last_offset() < next {
@@ -583,7 +599,7 @@ fn decode(
                     offset: next,
                     message: e.to_string(),
                 };
-                return (records, next, epoch, Some(error));
+                return (records, next, epoch, Some(error), false);
             }
         };
         for record in decoded.iter() {
@@ -595,14 +611,14 @@ fn decode(
                         offset: next,
                         message: e.to_string(),
                     };
-                    return (records, next, epoch, Some(error));
+                    return (records, next, epoch, Some(error), false);
                 }
             };
             if record.offset() < next {
                 continue;
             }
             if records.len() >= max {
-                return (records, next, epoch, None);
+                return (records, next, epoch, None, true);
             }
             let headers = record
                 .headers()
@@ -630,5 +646,5 @@ fn decode(
         // Offsets a compacted batch left out are skipped too.
         next = next.max(batch.next_offset());
     }
-    (records, next, epoch, None)
+    (records, next, epoch, None, false)
 }

@@ -33,7 +33,7 @@ pub(crate) struct PartitionState {
     /// A fetch or a reset for it is on the wire.
     in_flight: bool,
     /// Fetched data for it waits in the buffer.
-    buffered: bool,
+    pub(crate) buffered: bool,
     /// Bumped by every seek or reassignment: data fetched before is stale.
     pub(crate) generation: u64,
     /// An out-of-range position already reported (policy None).
@@ -41,7 +41,7 @@ pub(crate) struct PartitionState {
 }
 
 /// A partition's fetched data, waiting for `poll`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Completed {
     pub(crate) tp: TopicPartition,
     pub(crate) generation: u64,
@@ -181,6 +181,18 @@ fn dispatch(
     {
         let mut state = shared.lock();
         let over_budget = state.buffered_bytes >= config.buffer_bytes;
+        // A broker is fetched from again only once every partition it
+        // answered for has been handed out (franz-go's lockstep). Fetching
+        // the others meanwhile would long-poll partitions at their log end
+        // for `fetch_max_wait` while the drained ones, which have data,
+        // wait behind that request: one fetch per broker is in flight.
+        let draining: std::collections::HashSet<String> = state
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.buffered)
+            .filter_map(|(tp, _)| snapshot.leader(&tp.topic, tp.partition))
+            .map(|l| l.broker.address())
+            .collect();
         for (tp, p) in state.partitions.iter_mut() {
             if p.paused || p.in_flight || p.buffered || p.stuck {
                 continue;
@@ -202,7 +214,8 @@ fn dispatch(
                     .or_default()
                     .push((tp.clone(), p.generation)),
                 Some(offset) if !over_budget => {
-                    if fetching.get(&broker).copied().unwrap_or(false) {
+                    if fetching.get(&broker).copied().unwrap_or(false) || draining.contains(&broker)
+                    {
                         continue;
                     }
                     let fetch = PartitionFetch {
