@@ -125,7 +125,7 @@ impl Consumer {
         let member =
             GroupMember::new(meta.clone(), group, topics).map_err(|e| ConsumeError::Group {
                 group: group_id.clone(),
-                message: e.to_string(),
+                message: named(&group_id, e.to_string()),
                 fatal: true,
             })?;
         let mut consumer = Self::with_metadata(meta, config);
@@ -162,7 +162,7 @@ impl Consumer {
                 let committed = self.commit().await;
                 let left = group.member.leave().await.map_err(|e| ConsumeError::Group {
                     group: group.group_id.clone(),
-                    message: e.to_string(),
+                    message: named(&group.group_id, e.to_string()),
                     fatal: false,
                 });
                 committed.and(left)
@@ -330,7 +330,7 @@ impl Consumer {
             }),
             Err(e) => Err(ConsumeError::Group {
                 group: group.group_id.clone(),
-                message: e.to_string(),
+                message: named(&group.group_id, e.to_string()),
                 fatal: e.is_fatal(),
             }),
         }
@@ -356,9 +356,9 @@ impl Consumer {
                         Err(e) => {
                             fetches.errors.push(ConsumeError::Group {
                                 group: group.group_id.clone(),
-                                message: format!(
-                                    "reading committed offsets: {e}; using the reset policy"
-                                ),
+                                message: named(&group.group_id, format!(
+                                    "reading committed offsets failed ({e}); starting from the reset policy"
+                                )),
                                 fatal: false,
                             });
                             partitions.iter().map(|tp| (tp.clone(), None)).collect()
@@ -389,7 +389,10 @@ impl Consumer {
                 GroupEvent::SessionError { cause, retry_in } => {
                     fetches.errors.push(ConsumeError::Group {
                         group: group.group_id.clone(),
-                        message: format!("{cause}; retrying in {} ms", retry_in.as_millis()),
+                        message: named(
+                            &group.group_id,
+                            format!("{cause}; retrying in {} ms", retry_in.as_millis()),
+                        ),
                         fatal: false,
                     });
                 }
@@ -402,7 +405,7 @@ impl Consumer {
         {
             fetches.errors.push(ConsumeError::Group {
                 group: group.group_id.clone(),
-                message: error.to_string(),
+                message: named(&group.group_id, error.to_string()),
                 fatal: error.is_fatal(),
             });
         }
@@ -647,4 +650,14 @@ fn decode(
         next = next.max(batch.next_offset());
     }
     (records, next, epoch, None, false)
+}
+
+/// `text`, said of group `group` (prefixed unless it already names it).
+fn named(group: &str, text: impl Into<String>) -> String {
+    let text = text.into();
+    if text.starts_with("group `") {
+        text
+    } else {
+        format!("group `{group}`: {text}")
+    }
 }

@@ -68,11 +68,11 @@ pub enum ConsumeError {
     /// The group session has trouble the member recovers from by itself
     /// (coordinator unreachable, refused, loading), or, if fatal, the
     /// member ended (the consumer can no longer consume in the group).
-    #[error("group `{group}`: {message}")]
+    #[error("{message}")]
     Group {
         /// The group id.
         group: String,
-        /// What happened, and when the member tries again.
+        /// What happened (naming the group), and when the member tries again.
         message: String,
         /// Whether the member ended.
         fatal: bool,
