@@ -6,6 +6,7 @@
 mod assignors;
 mod faults;
 mod groups;
+mod interop;
 mod protocol;
 
 use std::collections::{BTreeMap, BTreeSet};
