@@ -4,6 +4,7 @@
 //! 3-node cluster of the binary's own for broker faults.
 
 mod assignors;
+mod fallback;
 mod faults;
 mod groups;
 mod interop;
