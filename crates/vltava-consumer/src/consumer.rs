@@ -138,6 +138,11 @@ impl Consumer {
         Ok(consumer)
     }
 
+    /// The group id, for a consumer that subscribed.
+    pub fn group_id(&self) -> Option<&str> {
+        self.group.as_ref().map(|g| g.group_id.as_str())
+    }
+
     /// The group member, for a consumer that subscribed.
     pub fn group_member(&self) -> Option<&GroupMember> {
         self.group.as_ref().map(|g| &g.member)

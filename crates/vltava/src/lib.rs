@@ -48,6 +48,7 @@
 //! than the brokers' metadata after a topic change.
 
 mod admin;
+pub mod exactly_once;
 
 pub use admin::{
     Admin, AdminConfig, AdminError, ClusterDescription, CommittedOffset, ConfigEntry, ConfigSource,
@@ -59,13 +60,14 @@ pub use admin::{
 pub use vltava_consumer::{
     ConsumeError, Consumer, ConsumerConfig, ConsumerRecord, Fetches, Isolation, OffsetReset,
 };
+pub use vltava_group::{GroupConfig, GroupEvent, GroupProtocol};
 pub use vltava_meta::{
     Broker, Interest, MetaError, MetadataClient, MetadataConfig, MetadataSnapshot,
 };
 pub use vltava_net::{BrokerPool, ConnectionConfig, NetError, PoolConfig, Purpose, Recovery};
 pub use vltava_producer::{
-    Acks, Delivery, ProduceError, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
-    TopicPartition,
+    Acks, ConsumerGroupMetadata, Delivery, ProduceError, Producer, ProducerConfig, ProducerRecord,
+    RecordMetadata, TopicPartition,
 };
 pub use vltava_wire::{Compression, ErrorCode, Uuid};
 
