@@ -1,7 +1,7 @@
 //! The fetch path through broker faults, on a 3-node cluster of its own:
 //! a partition leader killed (-9) and restarted mid-consumption loses and
 //! doubles nothing; with every broker down, poll keeps its timeout and
-//! reports non-fatal errors, then resumes by itself.
+//! reports non-fatal errors for the whole 15 s, then resumes by itself.
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,7 @@ async fn consumption_rides_through_a_leader_kill_and_every_broker_down() {
     }
     let mut reported = Vec::new();
     let down_since = Instant::now();
-    while down_since.elapsed() < Duration::from_secs(6) {
+    while down_since.elapsed() < Duration::from_secs(15) {
         let started = Instant::now();
         let fetches = consumer.poll(Duration::from_millis(300)).await;
         let took = started.elapsed();
