@@ -125,7 +125,9 @@ impl Consumer {
         let member =
             GroupMember::new(meta.clone(), group, topics).map_err(|e| ConsumeError::Group {
                 group: group_id.clone(),
-                message: named(&group_id, e.to_string()),
+                // Construction errors (configuration, assignor names) do not
+                // name the group; everything the group layer says later does.
+                message: format!("group `{group_id}`: {e}"),
                 fatal: true,
             })?;
         let mut consumer = Self::with_metadata(meta, config);
@@ -167,7 +169,7 @@ impl Consumer {
                 let committed = self.commit().await;
                 let left = group.member.leave().await.map_err(|e| ConsumeError::Group {
                     group: group.group_id.clone(),
-                    message: named(&group.group_id, e.to_string()),
+                    message: e.to_string(),
                     fatal: false,
                 });
                 committed.and(left)
@@ -335,7 +337,7 @@ impl Consumer {
             }),
             Err(e) => Err(ConsumeError::Group {
                 group: group.group_id.clone(),
-                message: named(&group.group_id, e.to_string()),
+                message: e.to_string(),
                 fatal: e.is_fatal(),
             }),
         }
@@ -361,9 +363,9 @@ impl Consumer {
                         Err(e) => {
                             fetches.errors.push(ConsumeError::Group {
                                 group: group.group_id.clone(),
-                                message: named(&group.group_id, format!(
+                                message: format!(
                                     "reading committed offsets failed ({e}); starting from the reset policy"
-                                )),
+                                ),
                                 fatal: false,
                             });
                             partitions.iter().map(|tp| (tp.clone(), None)).collect()
@@ -394,10 +396,7 @@ impl Consumer {
                 GroupEvent::SessionError { cause, retry_in } => {
                     fetches.errors.push(ConsumeError::Group {
                         group: group.group_id.clone(),
-                        message: named(
-                            &group.group_id,
-                            format!("{cause}; retrying in {} ms", retry_in.as_millis()),
-                        ),
+                        message: format!("{cause}; retrying in {} ms", retry_in.as_millis()),
                         fatal: false,
                     });
                 }
@@ -410,7 +409,7 @@ impl Consumer {
         {
             fetches.errors.push(ConsumeError::Group {
                 group: group.group_id.clone(),
-                message: named(&group.group_id, error.to_string()),
+                message: error.to_string(),
                 fatal: error.is_fatal(),
             });
         }
@@ -655,14 +654,4 @@ fn decode(
         next = next.max(batch.next_offset());
     }
     (records, next, epoch, None, false)
-}
-
-/// `text`, said of group `group` (prefixed unless it already names it).
-fn named(group: &str, text: impl Into<String>) -> String {
-    let text = text.into();
-    if text.starts_with("group `") {
-        text
-    } else {
-        format!("group `{group}`: {text}")
-    }
 }

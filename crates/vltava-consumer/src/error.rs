@@ -72,7 +72,9 @@ pub enum ConsumeError {
     Group {
         /// The group id.
         group: String,
-        /// What happened (naming the group), and when the member tries again.
+        /// What happened, and when the member tries again. The group layer
+        /// names the group in every message it makes; `group` is here for
+        /// programs that match on it.
         message: String,
         /// Whether the member ended.
         fatal: bool,
