@@ -142,8 +142,10 @@ pub(crate) struct Append<'a> {
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
     pub(crate) headers: &'a [RecordHeader<'a>],
-    /// The record's share of the buffer memory (`None` in size estimates).
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    /// [`record_size_estimate`] of the record, computed once by the caller.
+    pub(crate) estimate: usize,
+    /// The record's share of the buffer memory.
+    pub(crate) permit: OwnedSemaphorePermit,
 }
 
 impl Accumulator {
@@ -172,7 +174,7 @@ impl Accumulator {
         ),
         ProduceError,
     > {
-        let estimate = record_size_estimate(&record);
+        let estimate = record.estimate;
         if !self.queues.contains_key(tp) {
             self.queues.insert(tp.clone(), Queue::default());
         }
@@ -209,11 +211,9 @@ impl Accumulator {
             timestamp: record.timestamp,
             reply,
         });
-        if let Some(permit) = record.permit {
-            match &mut batch.permit {
-                Some(held) => held.merge(permit),
-                None => batch.permit = Some(permit),
-            }
+        match &mut batch.permit {
+            Some(held) => held.merge(record.permit),
+            None => batch.permit = Some(record.permit),
         }
         let full = batch.size() >= self.config.batch_size || queue.batches.len() > 1;
         Ok((outcome, full || created))
@@ -349,13 +349,16 @@ impl Accumulator {
 /// An upper bound of the bytes a record adds to a batch (the Java
 /// client's `DefaultRecord.sizeInUpperBound` idea: lengths and varints at
 /// their widest).
-pub(crate) fn record_size_estimate(record: &Append<'_>) -> usize {
-    let headers: usize = record
-        .headers
+pub(crate) fn record_size_estimate(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader<'_>],
+) -> usize {
+    let headers: usize = headers
         .iter()
         .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 10)
         .sum();
-    21 + record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len) + headers
+    21 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers
 }
 
 #[cfg(test)]
@@ -405,7 +408,8 @@ mod tests {
                 key: None,
                 value: Some(value),
                 headers: &[],
-                permit: Some(permit()),
+                estimate: record_size_estimate(None, Some(value), &[]),
+                permit: permit(),
             },
             now,
         )

@@ -196,13 +196,8 @@ impl Producer {
             })
             .collect();
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
-        let estimate = record_size_estimate(&Append {
-            timestamp,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &headers,
-            permit: None,
-        });
+        let estimate =
+            record_size_estimate(record.key.as_deref(), record.value.as_deref(), &headers);
         if estimate > shared.config.max_request_size || estimate > shared.config.buffer_memory {
             return Err(ProduceError::RecordTooLarge {
                 size: estimate,
@@ -253,7 +248,8 @@ impl Producer {
                     key: record.key.as_deref(),
                     value: record.value.as_deref(),
                     headers: &headers,
-                    permit: Some(permit),
+                    estimate,
+                    permit,
                 },
                 started,
             )?
