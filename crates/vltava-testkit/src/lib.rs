@@ -45,3 +45,16 @@ pub use dist::{COMPAT_KAFKA_VERSION, DEFAULT_KAFKA_VERSION, Distribution};
 pub use error::{Error, Result};
 pub use probe::{BrokerInfo, MetadataInfo, PartitionInfo, TopicInfo};
 pub use security::{Listener, SASL_MECHANISMS, SASL_PASSWORD, SASL_USERNAME};
+
+/// A name no other call in this process (or an earlier run) returns:
+/// `prefix`, the time in nanoseconds and a counter. For topics and groups
+/// that tests create on a shared cluster.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{nanos}-{n}")
+}

@@ -17,13 +17,7 @@ fn shared_cluster() -> Cluster {
     Cluster::from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn unique_topic(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
+use vltava_testkit::unique_name as unique_topic;
 
 /// Produces `count` records `v{i}` with keys `k{i % 50}`; returns where each landed.
 async fn produce(bootstrap: &str, topic: &str, count: usize) -> Vec<(i32, i64)> {

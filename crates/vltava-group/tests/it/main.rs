@@ -26,13 +26,7 @@ fn shared_cluster() -> Cluster {
     Cluster::from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
+use vltava_testkit::unique_name as unique;
 
 fn all_partitions(topic: &str, n: i32) -> BTreeSet<TopicPartition> {
     (0..n).map(|p| TopicPartition::new(topic, p)).collect()

@@ -25,14 +25,7 @@ fn shared_cluster() -> Cluster {
     Cluster::from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A topic name unique to this test run.
-fn unique_topic(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
+use vltava_testkit::unique_name as unique_topic;
 
 /// A record as read back: offset, key, value, headers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,14 +19,7 @@ fn shared_cluster() -> Cluster {
     Cluster::from_env().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A name unique to this test run.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
+use vltava_testkit::unique_name as unique;
 
 /// An admin client for the cluster, with a timeout short enough for a test.
 fn admin(cluster: &Cluster) -> Admin {
