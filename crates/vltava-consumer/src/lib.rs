@@ -1,22 +1,30 @@
 //! `vltava-consumer`: Vltava's consumer, layer 5 on the consuming side.
 //!
-//! Work in progress. Present so far:
+//! Present so far:
 //!
 //! - [`fetch_session`], the KIP-227 fetch session bookkeeping, sans-IO:
 //!   which partitions a Fetch request must name (all of them in a full
 //!   fetch, only what changed in an incremental one, the forgotten ones
 //!   apart), and what the broker's answer does to the session.
-//! - [`Consumer`] for assigned partitions: a fetcher task keeps one fetch
-//!   in flight per leader (each with its session), resets positions by
-//!   the policy (ListOffsets), buffers within `buffer_bytes`, follows
-//!   leader changes (metadata refresh, KIP-951 hints); `poll` hands out
-//!   records as views of the fetched batches, skipping control batches and,
-//!   under read_committed, aborted transactions.
+//! - [`Consumer`], of assigned partitions ([`Consumer::assign`]) or of a
+//!   group ([`Consumer::subscribe`]): a fetcher task keeps one fetch in
+//!   flight per leader (each with its session), fetching a broker again
+//!   once everything it answered was handed out; resets positions by the
+//!   policy (ListOffsets); buffers within `buffer_bytes`; follows leader
+//!   changes (metadata refresh, KIP-951 hints) and detects log truncation
+//!   from the Fetch answer's diverging epoch. `poll` hands out records as
+//!   views of the fetched batches, skipping control batches and, under
+//!   read_committed, aborted transactions. In a group, `poll` also applies
+//!   the group's events: partitions start at the committed offsets, a
+//!   revocation commits first, a loss commits nothing, and auto-commit
+//!   commits only what earlier polls handed out (at-least-once).
 //!
-//! Still to come: group subscription and commits (on `vltava-group`),
-//! position validation with OffsetForLeaderEpoch (KIP-320), a `Stream`.
+//! Still to come: a `Stream` of records, metrics hooks, and position
+//! validation with OffsetForLeaderEpoch for brokers that do not answer
+//! with a diverging epoch.
 //!
-//! What it does not do: no group membership (that is `vltava-group`), no
+//! What it does not do: the group protocol itself (that is
+//! `vltava-group`'s `GroupMember`, which the consumer drives), no
 //! producing.
 
 mod config;

@@ -38,14 +38,18 @@
 //! retriable failures are retried with capped backoff within one timeout
 //! per call. Calls about many topics or groups answer for each separately.
 //!
+//! The [`Consumer`] reads assigned partitions ([`Consumer::assign`]) or
+//! joins a group ([`Consumer::subscribe`]); [`exactly_once`] ties a group
+//! consumer's offsets to a producer transaction. Examples are in the
+//! crate's `examples/` folder.
+//!
 //! What this crate does not do yet: there is no `Client` (one handle
-//! sharing connections and metadata between producer, consumer and admin),
-//! and the [`Consumer`] reads assigned partitions only: subscribing with a
-//! group comes with the group layer's driver. Until then, share one
-//! [`MetadataClient`] between [`Producer::with_metadata`],
-//! [`Consumer::with_metadata`] and [`Admin::with_metadata`]. The admin client alters no configs, ACLs,
-//! quotas, reassignments or group offsets, and it never waits for more
-//! than the brokers' metadata after a topic change.
+//! sharing connections and metadata between producer, consumer and admin).
+//! Until then, share one [`MetadataClient`] between
+//! [`Producer::with_metadata`], [`Consumer::with_metadata`] (or
+//! [`Consumer::with_group`]) and [`Admin::with_metadata`]. The admin client
+//! alters no configs, ACLs, quotas, reassignments or group offsets, and it
+//! never waits for more than the brokers' metadata after a topic change.
 
 mod admin;
 pub mod exactly_once;
