@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
-use vltava_group::offsets::CommitOffset;
-use vltava_group::{GroupConfig, GroupEvent, GroupMember};
+use vltava_group::offsets::{CommitOffset, CommitOutcome};
+use vltava_group::{GroupConfig, GroupError, GroupEvent, GroupMember, PendingCommit};
 use vltava_meta::{Interest, MetadataClient, MetadataConfig};
 use vltava_net::{BrokerPool, PoolConfig};
 use vltava_wire::records::ControlRecordType;
@@ -53,6 +53,9 @@ struct Group {
     group_id: String,
     /// When offsets were last committed automatically.
     last_auto_commit: Mutex<Instant>,
+    /// The automatic commit under way, if any: it runs in the background
+    /// so that `poll` never waits for the coordinator.
+    auto_commit: Mutex<Option<PendingCommit>>,
     /// Whether the member's end was already reported.
     ended_reported: AtomicBool,
 }
@@ -135,6 +138,7 @@ impl Consumer {
             member,
             group_id,
             last_auto_commit: Mutex::new(Instant::now()),
+            auto_commit: Mutex::new(None),
             ended_reported: AtomicBool::new(false),
         });
         Ok(consumer)
@@ -325,22 +329,7 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        match group.member.commit(offsets).await {
-            Ok(outcome) if outcome.failed.is_empty() => Ok(()),
-            Ok(outcome) => Err(ConsumeError::Commit {
-                group: group.group_id.clone(),
-                partitions: outcome
-                    .failed
-                    .into_iter()
-                    .map(|(tp, (code, _))| (tp, code))
-                    .collect(),
-            }),
-            Err(e) => Err(ConsumeError::Group {
-                group: group.group_id.clone(),
-                message: e.to_string(),
-                fatal: e.is_fatal(),
-            }),
-        }
+        commit_result(group, group.member.commit(offsets).await)
     }
 
     /// Applies what the group member reported: assignments (starting each
@@ -413,22 +402,35 @@ impl Consumer {
                 fatal: error.is_fatal(),
             });
         }
-        let due = self.shared.config.auto_commit.is_some_and(|interval| {
-            group
-                .last_auto_commit
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .elapsed()
-                >= interval
-        });
+        // Auto-commit runs in the background, one at a time: `poll` reports
+        // how the last one went and starts the next when it is due.
+        let mut pending = group
+            .auto_commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(outcome) = pending.as_mut().and_then(PendingCommit::outcome) {
+            *pending = None;
+            if let Err(e) = commit_result(group, outcome) {
+                fetches.errors.push(e);
+            }
+        }
+        let due = pending.is_none()
+            && self.shared.config.auto_commit.is_some_and(|interval| {
+                group
+                    .last_auto_commit
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .elapsed()
+                    >= interval
+            });
         if due {
             *group
                 .last_auto_commit
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Instant::now();
             let offsets = self.positions(None);
-            if let Err(e) = self.commit_offsets(group, offsets).await {
-                fetches.errors.push(e);
+            if !offsets.is_empty() {
+                *pending = Some(group.member.start_commit(offsets));
             }
         }
     }
@@ -508,6 +510,29 @@ impl std::fmt::Debug for Consumer {
         f.debug_struct("Consumer")
             .field("assignment", &self.assignment())
             .finish_non_exhaustive()
+    }
+}
+
+/// A commit's outcome as the consumer reports it.
+fn commit_result(
+    group: &Group,
+    outcome: Result<CommitOutcome, GroupError>,
+) -> Result<(), ConsumeError> {
+    match outcome {
+        Ok(outcome) if outcome.failed.is_empty() => Ok(()),
+        Ok(outcome) => Err(ConsumeError::Commit {
+            group: group.group_id.clone(),
+            partitions: outcome
+                .failed
+                .into_iter()
+                .map(|(tp, (code, _))| (tp, code))
+                .collect(),
+        }),
+        Err(e) => Err(ConsumeError::Group {
+            group: group.group_id.clone(),
+            message: e.to_string(),
+            fatal: e.is_fatal(),
+        }),
     }
 }
 

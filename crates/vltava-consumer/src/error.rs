@@ -80,7 +80,10 @@ pub enum ConsumeError {
         fatal: bool,
     },
     /// Committing offsets failed for some partitions.
-    #[error("committing offsets of group `{group}` failed for {partitions:?}")]
+    #[error(
+        "committing offsets of group `{group}` failed: {}",
+        failed_list(partitions)
+    )]
     Commit {
         /// The group id.
         group: String,
@@ -111,4 +114,13 @@ impl ConsumeError {
             Self::OutOfRange { .. } | Self::Corrupt { .. } | Self::Closed => true,
         }
     }
+}
+
+/// `orders-1: ILLEGAL_GENERATION (22), orders-3: ...`.
+fn failed_list(partitions: &[(TopicPartition, ErrorCode)]) -> String {
+    partitions
+        .iter()
+        .map(|(tp, code)| format!("{tp}: {code}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

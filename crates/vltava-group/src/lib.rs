@@ -61,6 +61,6 @@ pub mod protocol;
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use consumer_protocol::ConsumerMember;
-pub use driver::{DriverOptions, GroupError, GroupMember};
+pub use driver::{DriverOptions, GroupError, GroupMember, PendingCommit};
 pub use event::{GroupEvent, MemberIdentity};
 pub use vltava_meta::TopicPartition;

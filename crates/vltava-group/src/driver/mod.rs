@@ -258,6 +258,32 @@ impl Drop for TaskGuard {
     }
 }
 
+/// A commit started by [`GroupMember::start_commit`].
+#[derive(Debug)]
+pub struct PendingCommit {
+    answer: Result<oneshot::Receiver<Result<CommitOutcome, GroupError>>, GroupError>,
+    group_id: String,
+}
+
+impl PendingCommit {
+    /// The outcome once the commit is done, `None` while it is under way.
+    /// The outcome is given once: call this until it returns `Some`, then
+    /// drop the `PendingCommit`.
+    pub fn outcome(&mut self) -> Option<Result<CommitOutcome, GroupError>> {
+        match &mut self.answer {
+            Err(error) => Some(Err(error.clone())),
+            Ok(answer) => match answer.try_recv() {
+                Ok(result) => Some(result),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+                Err(oneshot::error::TryRecvError::Closed) => Some(Err(GroupError::Ended {
+                    group_id: self.group_id.clone(),
+                    cause: None,
+                })),
+            },
+        }
+    }
+}
+
 /// A member of a consumer group, run by a background tokio task. See the
 /// [module docs](self) for events, offsets and how it ends.
 ///
@@ -491,6 +517,30 @@ impl GroupMember {
         let (reply, answer) = oneshot::channel();
         self.request(Command::Commit { offsets, reply }, answer)
             .await
+    }
+
+    /// [`GroupMember::commit`] without waiting: the commit is handed to the
+    /// member's task at once and its outcome read later from the returned
+    /// [`PendingCommit`]. What auto-commit uses, so that a slow coordinator
+    /// (one waiting for a dead replica to drop out of the ISR of
+    /// `__consumer_offsets`) never holds up `poll`. Commits keep their
+    /// order: a later commit, in the background or not, is sent after this
+    /// one.
+    pub fn start_commit(&self, offsets: BTreeMap<TopicPartition, CommitOffset>) -> PendingCommit {
+        let (reply, answer) = oneshot::channel();
+        let answer = if self
+            .commands
+            .send(Command::Commit { offsets, reply })
+            .is_err()
+        {
+            Err(self.ended())
+        } else {
+            Ok(answer)
+        };
+        PendingCommit {
+            answer,
+            group_id: self.shared.group_id.clone(),
+        }
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed),
