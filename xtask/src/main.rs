@@ -1,6 +1,7 @@
 //! `cargo xtask`: Vltava's workflows, one subcommand each.
 
 mod bench;
+mod chaos;
 mod cluster;
 mod codegen;
 mod demo;
@@ -21,6 +22,7 @@ Commands:
   test [--kafka VERSION]            the project's test command: fmt, codegen check, clippy, then every
                                     test against a local Kafka cluster (started, or reused if one runs)
   demo                              the main job on a local cluster
+  chaos [--full | --soak MINUTES]   the reliability suite: a consumer group through broker failures
   cluster <action>                  a local Kafka cluster: up, down, status, stop/kill/pause/resume/start/restart N
   codegen [--check] [--specs DIR]   generate vltava-wire's messages from Kafka's JSON specs
   fixtures [--out DIR]              capture golden response frames from a real broker
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         "fixtures" => fixtures::run(rest),
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
+        "chaos" => chaos::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
