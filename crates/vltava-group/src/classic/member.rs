@@ -1106,11 +1106,27 @@ impl ClassicMember {
             .session_deadline()
             .is_some_and(|deadline| now >= deadline)
         {
-            // As Java: no answer for a session timeout means the coordinator
-            // has removed us; what we owned may have another owner already.
+            // As the Java client: no answer for a session timeout means the
+            // coordinator is in doubt, not that the membership is gone. The
+            // request in flight is abandoned and the coordinator found
+            // again; membership, generation and assignment stay. A
+            // coordinator that did expire the session says so
+            // (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION) and the partitions are
+            // lost then. One that restarted and loaded the group keeps us:
+            // after a whole-cluster outage the group goes on without a
+            // rebalance and without redelivering anything.
             self.in_flight = None;
             self.coordinator = None;
-            self.lose_membership("no heartbeat succeeded within the session timeout");
+            self.last_contact = Some(now);
+            self.back_off(
+                now,
+                format!(
+                    "group `{}`: no heartbeat answered within the session timeout ({} ms); finding the coordinator again, keeping generation {}",
+                    self.config.group_id,
+                    self.config.session_timeout.as_millis(),
+                    self.generation
+                ),
+            );
         }
     }
 

@@ -954,41 +954,58 @@ fn the_backoff_jitter_is_deterministic_for_a_seed() {
 // ------------------------------------------------------ session expiry
 
 #[test]
-fn no_heartbeat_for_the_session_timeout_loses_the_partitions() {
+fn no_heartbeat_for_the_session_timeout_keeps_the_membership_and_finds_the_coordinator_again() {
     let t0 = Instant::now();
     let mut m = eager();
     let t = join_follower(&mut m, t0, 3, &[tp("t", 0)]);
     drain(&mut m);
     let deadline = t + Duration::from_secs(10);
-    // The coordinator goes away and is not found again.
+    // The coordinator goes away and is not found again for longer than
+    // the session timeout (every node of the cluster is down).
     let mut now = t + Duration::from_secs(3);
     let beat = next(&mut m, now, ApiKey::Heartbeat);
     m.handle_failure(now, beat.id, &refused());
-    loop {
-        let at = m.poll_timeout().unwrap();
-        assert!(at <= deadline, "the session deadline is waited for");
-        now = at;
+    let mut lookups = 0;
+    while now < deadline + Duration::from_secs(5) {
+        now = m.poll_timeout().unwrap();
         m.handle_timeout(now);
-        if now >= deadline {
-            break;
+        // The session deadline passing only schedules the next lookup.
+        if let Some(find) = m.poll_request(now) {
+            assert_eq!(find.request.api_key(), ApiKey::FindCoordinator);
+            m.handle_response(now, find.id, find_err(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+            lookups += 1;
         }
-        assert_eq!(m.assignment(), &[tp("t", 0)]);
-        let find = next(&mut m, now, ApiKey::FindCoordinator);
-        m.handle_response(now, find.id, find_err(ErrorCode::COORDINATOR_NOT_AVAILABLE));
     }
+    assert!(lookups > 5, "{lookups} lookups");
+    // As the Java client: nothing is lost on the client's own clock.
     let events = drain(&mut m);
-    assert_eq!(events.last(), Some(&GroupEvent::Lost(vec![tp("t", 0)])));
-    assert_eq!(m.generation(), -1);
-    assert_eq!(m.state(), MemberState::Joining);
-    // Once found, the member joins again rather than heartbeating.
-    let find = next(
-        &mut m,
-        now + Duration::from_secs(1),
-        ApiKey::FindCoordinator,
+    assert!(
+        !events.iter().any(|e| matches!(e, GroupEvent::Lost(_))),
+        "{events:?}"
     );
-    m.handle_response(now + Duration::from_secs(1), find.id, find_ok(1));
-    let join = next(&mut m, now + Duration::from_secs(1), ApiKey::JoinGroup);
-    assert_eq!(join_body(&join).member_id, "m1");
+    assert!(events.iter().any(is_session_error));
+    assert_eq!(m.assignment(), &[tp("t", 0)]);
+    assert_eq!(m.generation(), 3);
+    // The cluster is back and the coordinator loaded the group: the member
+    // heartbeats in its generation rather than joining again.
+    now = m.poll_timeout().unwrap();
+    let find = next(&mut m, now, ApiKey::FindCoordinator);
+    m.handle_response(now, find.id, find_ok(1));
+    now = m.poll_timeout().unwrap();
+    let beat = next(&mut m, now, ApiKey::Heartbeat);
+    m.handle_response(now, beat.id, hb(ErrorCode::NONE));
+    assert_eq!(m.state(), MemberState::Stable);
+    assert!(
+        drain(&mut m)
+            .iter()
+            .all(|e| !matches!(e, GroupEvent::Lost(_)))
+    );
+    // A coordinator that did expire the session says so: lost, then rejoin.
+    now = m.poll_timeout().unwrap();
+    let beat = next(&mut m, now, ApiKey::Heartbeat);
+    m.handle_response(now, beat.id, hb(ErrorCode::UNKNOWN_MEMBER_ID));
+    assert_eq!(drain(&mut m), vec![GroupEvent::Lost(vec![tp("t", 0)])]);
+    assert_eq!(m.generation(), -1);
 }
 
 #[test]
@@ -1001,12 +1018,15 @@ fn a_heartbeat_unanswered_for_the_session_timeout_is_abandoned() {
     let beat = next(&mut m, t1, ApiKey::Heartbeat);
     assert_eq!(m.poll_timeout(), Some(t + Duration::from_secs(10)));
     m.handle_timeout(t + Duration::from_secs(10));
-    assert_eq!(drain(&mut m), vec![GroupEvent::Lost(vec![tp("t", 0)])]);
+    let events = drain(&mut m);
+    assert!(events.iter().all(is_session_error), "{events:?}");
     assert!(m.coordinator().is_none());
-    // Its late answer changes nothing.
+    // Its late answer changes nothing; the membership stays.
     assert!(!m.handle_response(t + Duration::from_secs(11), beat.id, hb(ErrorCode::NONE)));
-    assert_eq!(m.generation(), -1);
-    assert!(m.assignment().is_empty());
+    assert_eq!(m.generation(), 3);
+    assert_eq!(m.assignment(), &[tp("t", 0)]);
+    // The next request is a lookup of the coordinator.
+    next(&mut m, t + Duration::from_secs(11), ApiKey::FindCoordinator);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! (one cluster, started once, for every phase): the coordinator killed
 //! (-9) and stopped (SIGTERM), both while the groups are stable and while
 //! a rebalance is in progress; commits across a coordinator kill; a member
-//! that lost its partitions commits nothing for them; every node down for
+//! the coordinator expired commits nothing for the partitions it lost; a
+//! frozen coordinator does not end a membership; every node down for
 //! 10 s while members join.
 
 use std::collections::BTreeMap;
@@ -207,26 +208,44 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         block_in_place(|| cluster.start_node(coordinator)).unwrap();
     }
 
-    // A member whose session runs out (coordinator frozen) loses its
-    // partitions and commits nothing for them.
+    // A member the coordinator expired loses its partitions and commits
+    // nothing for them. The member is frozen, not the coordinator (a
+    // coordinator that cannot be reached does not end a membership: the
+    // member keeps it until the coordinator says otherwise, as Java's):
+    // it runs on a runtime of its own whose only thread is blocked for
+    // twice its session timeout, so its heartbeats stop while the
+    // coordinator's clock runs.
     let lost_group = crate::unique("lost");
-    let lonely = Running::start(
-        &bootstrap,
-        classic_config(&lost_group, "range", Duration::from_secs(3)),
-        TOPIC,
-    );
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let frozen_runtime = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        handle_tx.send(runtime.handle().clone()).unwrap();
+        let _ = runtime.block_on(stop_rx);
+    });
+    let handle = handle_rx.recv().unwrap();
+    let lonely = {
+        let _inside = handle.enter();
+        Running::start(
+            &bootstrap,
+            classic_config(&lost_group, "range", Duration::from_secs(3)),
+            TOPIC,
+        )
+    };
     settle(&[&lonely], &all, Duration::from_secs(30), true).await;
     let before = commit_owned(std::slice::from_ref(&lonely), 5).await;
-    let coordinator = block_in_place(|| cluster.group_coordinator(&lost_group)).unwrap();
-    block_in_place(|| cluster.pause(coordinator)).unwrap();
     let frozen = Instant::now();
+    handle.spawn(async { std::thread::sleep(Duration::from_secs(6)) });
     while !lonely
         .events()
         .iter()
         .any(|e| matches!(e, GroupEvent::Lost(_)))
     {
         assert!(
-            frozen.elapsed() < Duration::from_secs(8),
+            frozen.elapsed() < Duration::from_secs(20),
             "no Lost: {:?}",
             lonely.events()
         );
@@ -241,11 +260,40 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         outcome.committed.is_empty(),
         "a lost member committed {outcome:?}"
     );
-    block_in_place(|| cluster.resume(coordinator)).unwrap();
     settle(&[&lonely], &all, Duration::from_secs(30), true).await;
     let after = read_committed(&lonely, &all).await;
     assert_eq!(after, before, "the lost partitions' offsets moved");
     drop(lonely);
+    let _ = stop_tx.send(());
+    frozen_runtime.join().unwrap();
+
+    // A coordinator frozen (SIGSTOP) for longer than the session timeout
+    // is rediscovered elsewhere; the membership is not given up on the
+    // member's own clock.
+    let kept_group = crate::unique("kept");
+    let patient = Running::start(
+        &bootstrap,
+        classic_config(&kept_group, "range", Duration::from_secs(3)),
+        TOPIC,
+    );
+    settle(&[&patient], &all, Duration::from_secs(30), true).await;
+    let generation = patient.member.generation();
+    let coordinator = block_in_place(|| cluster.group_coordinator(&kept_group)).unwrap();
+    block_in_place(|| cluster.pause(coordinator)).unwrap();
+    let paused = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        !patient
+            .events_since(paused)
+            .iter()
+            .any(|e| matches!(e, GroupEvent::Lost(_))),
+        "lost on the member's own clock: {:?}",
+        patient.events_since(paused)
+    );
+    assert_eq!(patient.member.generation(), generation);
+    block_in_place(|| cluster.resume(coordinator)).unwrap();
+    settle(&[&patient], &all, Duration::from_secs(60), true).await;
+    drop(patient);
 
     // Every node down for 10 s while members join: session errors
     // ("connection refused"), never fatal, then they join by themselves.
