@@ -27,16 +27,24 @@
 //! `vltava-group`'s `GroupMember`, which the consumer drives), no
 //! producing.
 
+mod builder;
 mod config;
 mod consumer;
 mod error;
 pub mod fetch_session;
 mod fetcher;
+pub mod metrics;
 mod record;
+mod stream;
 
+pub use builder::{ConfigError, ConsumerBuilder};
 pub use config::{ConsumerConfig, Isolation, OffsetReset};
 pub use consumer::Consumer;
 pub use error::ConsumeError;
+pub use metrics::{ConsumerMetrics, FetchRate};
 pub use record::{ConsumerRecord, Fetches};
+pub use stream::RecordStream;
+pub use vltava_group::offsets::CommitOffset;
+pub use vltava_group::{GroupEvent, GroupProtocol, Subscription, TopicPattern};
 
 pub use vltava_meta::TopicPartition;
