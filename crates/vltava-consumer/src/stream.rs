@@ -46,17 +46,12 @@ type PollFuture<'a> = Pin<Box<dyn Future<Output = Fetches> + Send + 'a>>;
 ///   back to the first of them, so nothing is skipped.
 ///
 /// ```no_run
-/// use std::future::poll_fn;
-/// use std::pin::Pin;
-///
-/// use futures_core::Stream;
 /// use vltava_consumer::{Consumer, ConsumeError};
 ///
 /// # async fn run(consumer: Consumer) -> Result<(), ConsumeError> {
 /// let mut records = consumer.stream();
-/// // With `futures::StreamExt` or `tokio_stream::StreamExt` in scope this
-/// // is `records.next().await`.
-/// while let Some(item) = poll_fn(|cx| Pin::new(&mut records).poll_next(cx)).await {
+/// // `next` is the stream's own (the same as `StreamExt::next`).
+/// while let Some(item) = records.next().await {
 ///     match item {
 ///         Ok(record) => println!("{}@{}", record.partition, record.offset),
 ///         Err(e) if e.is_fatal() => return Err(e), // the stream ends after it
@@ -87,6 +82,13 @@ impl Consumer {
 }
 
 impl RecordStream<'_> {
+    /// The next item: what `StreamExt::next` (of `futures` or
+    /// `tokio-stream`) gives, without either crate. `None` once the stream
+    /// has ended. Cancellation safe: dropping the future loses nothing.
+    pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ConsumeError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
     /// Queues what a poll returned: non-fatal errors, records, fatal errors.
     fn queue(&mut self, fetches: Fetches) {
         let (fatal, recoverable): (Vec<ConsumeError>, Vec<ConsumeError>) =

@@ -53,6 +53,8 @@ async fn poll_until(
     read
 }
 
+/// The next item through the `Stream` trait itself (not the inherent
+/// `next`), as a `StreamExt` user gets it.
 async fn next(stream: &mut RecordStream<'_>) -> Option<Result<ConsumerRecord, ConsumeError>> {
     poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
 }
