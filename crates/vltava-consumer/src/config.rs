@@ -65,6 +65,12 @@ pub struct ConsumerConfig {
     /// handed out by earlier polls once this long has passed: what the
     /// application has finished with, so delivery is at-least-once.
     pub auto_commit: Option<Duration>,
+    /// What the consumer commits by itself (auto-commit, revocation,
+    /// `close`): `false` (the default, Java's way) commits the positions
+    /// of what earlier polls handed out; `true` commits only the offsets
+    /// the application marked ([`Consumer::mark`](crate::Consumer::mark)),
+    /// as franz-go's `AutoCommitMarks`. No Java setting.
+    pub commit_marks: bool,
 }
 
 impl ConsumerConfig {
@@ -84,6 +90,7 @@ impl ConsumerConfig {
             retry_backoff_max: Duration::from_secs(1),
             check_crcs: true,
             auto_commit: Some(Duration::from_secs(5)),
+            commit_marks: false,
         }
     }
 
@@ -121,6 +128,13 @@ impl ConsumerConfig {
     /// on revocation and on close).
     pub fn auto_commit(mut self, interval: Option<Duration>) -> Self {
         self.auto_commit = interval;
+        self
+    }
+
+    /// Sets whether the consumer's own commits (auto-commit, revocation,
+    /// `close`) commit only marked offsets.
+    pub fn commit_marks(mut self, marks: bool) -> Self {
+        self.commit_marks = marks;
         self
     }
 

@@ -5,9 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use vltava_group::offsets::{CommitOffset, CommitOutcome};
-use vltava_group::{GroupConfig, GroupError, GroupEvent, GroupMember, PendingCommit};
+use vltava_group::{
+    DriverOptions, GroupConfig, GroupError, GroupEvent, GroupMember, PendingCommit, Subscription,
+};
 use vltava_meta::{Interest, MetadataClient, MetadataConfig};
 use vltava_net::{BrokerPool, PoolConfig};
 use vltava_wire::records::ControlRecordType;
@@ -17,6 +20,7 @@ use crate::TopicPartition;
 use crate::config::{ConsumerConfig, Isolation};
 use crate::error::ConsumeError;
 use crate::fetcher::{self, Completed, POLL_SLICE, Shared, State};
+use crate::metrics::ConsumerMetrics;
 use crate::record::{ConsumerRecord, Fetches};
 
 /// Reads records of the partitions it is assigned: fetches ahead in the
@@ -42,10 +46,18 @@ use crate::record::{ConsumerRecord, Fetches};
 /// # }
 /// ```
 pub struct Consumer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     task: AbortHandle,
     group: Option<Group>,
+    /// Marked offsets (the next offset to read), per owned partition.
+    marks: Mutex<BTreeMap<TopicPartition, CommitOffset>>,
+    /// Every group event, for [`Consumer::events`].
+    events: broadcast::Sender<GroupEvent>,
 }
+
+/// How many group events a receiver of [`Consumer::events`] may fall
+/// behind before it misses some.
+const EVENTS_CAPACITY: usize = 1024;
 
 /// The consumer's group membership, when it subscribed.
 struct Group {
@@ -83,7 +95,137 @@ impl Consumer {
             shared,
             task,
             group: None,
+            marks: Mutex::new(BTreeMap::new()),
+            events: broadcast::channel(EVENTS_CAPACITY).0,
         }
+    }
+
+    /// A consumer in group `group.group_id` with `subscription` (topics, or
+    /// a regex matched against the topic names in the metadata and followed
+    /// as topics come and go), sharing `meta`; `options` set the driver's
+    /// offsets and leave timeouts and custom assignors. Otherwise as
+    /// [`Consumer::subscribe`]. Must be called within a tokio runtime.
+    pub fn with_group_subscription(
+        meta: MetadataClient,
+        config: ConsumerConfig,
+        group: GroupConfig,
+        subscription: Subscription,
+        options: DriverOptions,
+    ) -> Result<Self, ConsumeError> {
+        let group_id = group.group_id.clone();
+        let member = GroupMember::with_subscription(meta.clone(), group, subscription, options)
+            .map_err(|e| ConsumeError::Group {
+                group: group_id.clone(),
+                message: format!("group `{group_id}`: {e}"),
+                fatal: true,
+            })?;
+        let mut consumer = Self::with_metadata(meta, config);
+        consumer.group = Some(Group {
+            member,
+            group_id,
+            last_auto_commit: Mutex::new(Instant::now()),
+            auto_commit: Mutex::new(None),
+            ended_reported: AtomicBool::new(false),
+        });
+        Ok(consumer)
+    }
+
+    /// The committed offsets of `partitions` in the group (`None`: nothing
+    /// committed), read from the coordinator with OffsetFetch and
+    /// `require_stable` (offsets of pending transactions are waited for),
+    /// retried until the group's offsets timeout. Any partitions, owned or
+    /// not (Java's `committed`). [`ConsumeError::NotInGroup`] without a
+    /// group.
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<CommitOffset>>, ConsumeError> {
+        let Some(group) = &self.group else {
+            return Err(ConsumeError::NotInGroup);
+        };
+        group
+            .member
+            .committed(partitions)
+            .await
+            .map_err(|e| ConsumeError::Group {
+                group: group.group_id.clone(),
+                message: e.to_string(),
+                fatal: e.is_fatal(),
+            })
+    }
+
+    /// Marks `record` as processed: [`Consumer::commit_marked`] (and, with
+    /// [`ConsumerConfig::commit_marks`], auto-commit, revocation and
+    /// `close`) will commit the offset after it. Returns `false` (and marks
+    /// nothing) when its partition is not assigned now.
+    pub fn mark(&self, record: &ConsumerRecord) -> bool {
+        let tp = TopicPartition::new(record.topic.as_ref(), record.partition);
+        self.mark_at(tp, record.offset.saturating_add(1), record.leader_epoch)
+    }
+
+    /// Marks `offset` as the next offset to read of `tp` (what a commit of
+    /// it stores: the offset after the last processed record). A mark
+    /// never moves back: an offset not beyond the partition's mark is
+    /// ignored, and a commit never moves an offset backwards either.
+    /// Returns `false` (and marks nothing) when `tp` is not assigned now.
+    pub fn mark_offset(&self, tp: &TopicPartition, offset: i64) -> bool {
+        self.mark_at(tp.clone(), offset, None)
+    }
+
+    fn mark_at(&self, tp: TopicPartition, offset: i64, leader_epoch: Option<i32>) -> bool {
+        if !self.shared.lock().partitions.contains_key(&tp) {
+            return false;
+        }
+        let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mark = marks.entry(tp).or_insert(CommitOffset {
+            offset,
+            leader_epoch,
+            metadata: None,
+        });
+        if offset > mark.offset {
+            mark.offset = offset;
+            mark.leader_epoch = leader_epoch;
+        }
+        true
+    }
+
+    /// The marked offsets of the owned partitions in `only` (all when `None`).
+    fn marked(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, CommitOffset> {
+        self.marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
+            .map(|(tp, c)| (tp.clone(), c.clone()))
+            .collect()
+    }
+
+    /// Commits the marked offsets (see [`Consumer::mark`]). A commit never
+    /// moves an offset backwards: marks not beyond what is committed are
+    /// left out. Without a group there is nothing to commit to.
+    pub async fn commit_marked(&self) -> Result<(), ConsumeError> {
+        let Some(group) = &self.group else {
+            return Ok(());
+        };
+        let offsets = self.marked(None);
+        self.commit_offsets(group, offsets).await
+    }
+
+    /// Every group event from now on, in order, as `poll` applies them
+    /// (they also come in [`Fetches::events`]): for applications that read
+    /// records through [`Consumer::stream`]. A receiver that falls more
+    /// than 1024 events behind misses the oldest (and is told so by
+    /// `recv`). No event comes for a consumer without a group.
+    pub fn events(&self) -> broadcast::Receiver<GroupEvent> {
+        self.events.subscribe()
+    }
+
+    /// The consumer's figures now: records and bytes fetched, fetch
+    /// requests and errors, rebalances, partitions assigned, revoked and
+    /// lost, errors, commits, lag. The same figures go to the `metrics`
+    /// facade (see the crate docs for their names).
+    pub fn metrics(&self) -> ConsumerMetrics {
+        self.shared.stats.snapshot()
     }
 
     /// A consumer in group `group.group_id`, subscribed to `topics`: the
@@ -170,7 +312,11 @@ impl Consumer {
     pub async fn close(&self) -> Result<(), ConsumeError> {
         let result = match &self.group {
             Some(group) => {
-                let committed = self.commit().await;
+                let committed = if self.shared.config.commit_marks {
+                    self.commit_marked().await
+                } else {
+                    self.commit().await
+                };
                 let left = group.member.leave().await.map_err(|e| ConsumeError::Group {
                     group: group.group_id.clone(),
                     message: e.to_string(),
@@ -198,7 +344,16 @@ impl Consumer {
         let assigned = state.partitions.keys().cloned().collect::<HashSet<_>>();
         drop_unassigned(&mut state, &assigned);
         drop(state);
+        self.forget_marks(&assigned);
         self.shared.wake.notify_one();
+    }
+
+    /// Drops the marks of partitions not in `assigned`.
+    fn forget_marks(&self, assigned: &HashSet<TopicPartition>) {
+        self.marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|tp, _| assigned.contains(tp));
     }
 
     /// The assigned partitions.
@@ -272,6 +427,7 @@ impl Consumer {
             let mut fetches = self.take();
             fetches.errors.splice(0..0, group_news.errors);
             fetches.events = group_news.events;
+            self.account(&fetches);
             if !fetches.is_empty() || self.shared.closed.load(Ordering::Acquire) {
                 return fetches;
             }
@@ -329,7 +485,9 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        commit_result(group, group.member.commit(offsets).await)
+        let result = commit_result(group, group.member.commit(offsets).await);
+        self.shared.stats.commit(result.is_ok());
+        result
     }
 
     /// Applies what the group member reported: assignments (starting each
@@ -338,6 +496,14 @@ impl Consumer {
     /// processed), losses (no commit), session errors; then auto-commits.
     async fn run_group(&self, group: &Group, fetches: &mut Fetches) {
         while let Some(event) = group.member.try_next_event() {
+            match &event {
+                GroupEvent::Joined { .. } => self.shared.stats.rebalance(),
+                GroupEvent::Assigned(partitions) => self.shared.stats.assigned(partitions.len()),
+                GroupEvent::Revoked(partitions) => self.shared.stats.revoked(partitions.len()),
+                GroupEvent::Lost(partitions) => self.shared.stats.lost(partitions.len()),
+                _ => {}
+            }
+            let _ = self.events.send(event.clone());
             match &event {
                 GroupEvent::Assigned(partitions) => {
                     let committed = group.member.committed(partitions).await;
@@ -375,7 +541,11 @@ impl Consumer {
                     self.shared.wake.notify_one();
                 }
                 GroupEvent::Revoked(partitions) => {
-                    let offsets = self.positions(Some(partitions));
+                    let offsets = if self.shared.config.commit_marks {
+                        self.marked(Some(partitions))
+                    } else {
+                        self.positions(Some(partitions))
+                    };
                     if let Err(e) = self.commit_offsets(group, offsets).await {
                         fetches.errors.push(e);
                     }
@@ -410,7 +580,9 @@ impl Consumer {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(outcome) = pending.as_mut().and_then(PendingCommit::outcome) {
             *pending = None;
-            if let Err(e) = commit_result(group, outcome) {
+            let result = commit_result(group, outcome);
+            self.shared.stats.commit(result.is_ok());
+            if let Err(e) = result {
                 fetches.errors.push(e);
             }
         }
@@ -428,7 +600,11 @@ impl Consumer {
                 .last_auto_commit
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Instant::now();
-            let offsets = self.positions(None);
+            let offsets = if self.shared.config.commit_marks {
+                self.marked(None)
+            } else {
+                self.positions(None)
+            };
             if !offsets.is_empty() {
                 *pending = Some(group.member.start_commit(offsets));
             }
@@ -443,6 +619,28 @@ impl Consumer {
         }
         let assigned = state.partitions.keys().cloned().collect::<HashSet<_>>();
         drop_unassigned(&mut state, &assigned);
+        drop(state);
+        self.forget_marks(&assigned);
+    }
+
+    /// Counts what a poll returns, and the levels after it.
+    fn account(&self, fetches: &Fetches) {
+        let stats = &self.shared.stats;
+        stats.records(fetches.record_count());
+        for error in &fetches.errors {
+            stats.error(error.is_fatal());
+        }
+        let state = self.shared.lock();
+        let lag: i64 = state
+            .partitions
+            .iter()
+            .filter_map(|(tp, p)| Some((state.high_watermarks.get(tp)? - p.position?).max(0)))
+            .sum();
+        stats.levels(
+            u64::try_from(lag).unwrap_or_default(),
+            state.partitions.len(),
+            state.buffered_bytes,
+        );
     }
 
     /// Takes buffered data into records, advancing positions.

@@ -96,6 +96,13 @@ pub enum ConsumeError {
     /// The consumer is closed.
     #[error("the consumer is closed")]
     Closed,
+    /// The call needs a group and the consumer has none (it was built
+    /// with assigned partitions).
+    #[error("the consumer is not in a group: build it with a group id and a subscription")]
+    NotInGroup,
+    /// A setting is invalid (from [`ConsumerBuilder::build`](crate::ConsumerBuilder::build)).
+    #[error(transparent)]
+    Config(#[from] crate::builder::ConfigError),
 }
 
 impl ConsumeError {
@@ -112,6 +119,9 @@ impl ConsumeError {
             Self::Truncated { .. } | Self::Commit { .. } => false,
             Self::Group { fatal, .. } => *fatal,
             Self::OutOfRange { .. } | Self::Corrupt { .. } | Self::Closed => true,
+            // Mistakes of the caller's, for one call; nothing ended.
+            Self::NotInGroup => false,
+            Self::Config(_) => true,
         }
     }
 }

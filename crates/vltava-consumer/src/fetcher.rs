@@ -21,6 +21,7 @@ use crate::TopicPartition;
 use crate::config::{ConsumerConfig, Isolation, OffsetReset};
 use crate::error::ConsumeError;
 use crate::fetch_session::{FetchSession, PartitionFetch};
+use crate::metrics::Stats;
 
 /// One assigned partition.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) ready: Notify,
     pub(crate) closed: AtomicBool,
     jitter: Jitter,
+    /// The consumer's figures.
+    pub(crate) stats: Arc<Stats>,
 }
 
 #[derive(Debug, Default)]
@@ -86,7 +89,11 @@ impl State {
 
 impl Shared {
     pub(crate) fn new(config: ConsumerConfig, meta: MetadataClient) -> Self {
+        let stats = Arc::new(Stats::new(
+            config.connection.client_id.as_deref().unwrap_or_default(),
+        ));
         Self {
+            stats,
             config,
             meta,
             state: Mutex::new(State::default()),
@@ -293,8 +300,11 @@ fn dispatch(
             .collect();
         fetching.insert(broker.clone(), true);
         let pool = pool.clone();
+        let stats = shared.stats.clone();
         tasks.spawn(async move {
+            let sent = Instant::now();
             let result = pool.send(&broker, Purpose::Fetch, request).await;
+            stats.fetch(sent.elapsed(), result.is_err());
             Outcome::Fetch {
                 broker,
                 asked,
@@ -381,7 +391,14 @@ fn handle(
                 .handle_response(&response);
             let hints = LeaderHints::from_fetch_response(&response);
             if !hints.is_empty() {
-                shared.meta.apply_leader_hints(&hints);
+                let moved = shared.meta.apply_leader_hints(&hints);
+                if !moved.is_empty() {
+                    tracing::info!(
+                        broker = %broker,
+                        partitions = ?moved,
+                        "leaders moved (KIP-951 hints in the Fetch answer); fetching from the new leaders"
+                    );
+                }
             }
             handle_fetch(
                 shared,
@@ -437,6 +454,13 @@ fn broker_failed(
     entry.0 += 1;
     let wait = backoff.delay(entry.0, shared.jitter.next());
     entry.1 = Instant::now() + wait;
+    tracing::warn!(
+        broker,
+        failures = entry.0,
+        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        error = %error,
+        "fetching failed; backing off this broker"
+    );
     shared.report(ConsumeError::Broker {
         broker: broker.to_owned(),
         source: Arc::new(error),
@@ -493,6 +517,13 @@ fn handle_fetch(
                 // say so; the records after it that were handed out are
                 // gone from the log.
                 let end = data.diverging_epoch.end_offset.min(*fetch_offset);
+                tracing::warn!(
+                    partition = %tp,
+                    from = *fetch_offset,
+                    to = end,
+                    epoch = data.diverging_epoch.epoch,
+                    "the leader's log diverged (position validation, KIP-320); position moved back"
+                );
                 p.position = Some(end);
                 p.last_epoch = Some(data.diverging_epoch.epoch);
                 p.generation += 1;
@@ -514,6 +545,7 @@ fn handle_fetch(
                 let p = state.partitions.get_mut(tp).expect("looked up above");
                 p.buffered = true;
                 state.buffered_bytes += records.len();
+                shared.stats.bytes(records.len());
                 let aborted = data
                     .aborted_transactions
                     .unwrap_or_default()
@@ -530,6 +562,13 @@ fn handle_fetch(
                 arrived = true;
             }
             ErrorCode::OFFSET_OUT_OF_RANGE => {
+                shared.stats.partition_error();
+                tracing::info!(
+                    partition = %tp,
+                    offset = *fetch_offset,
+                    reset = ?shared.config.offset_reset,
+                    "position out of range"
+                );
                 if shared.config.offset_reset == OffsetReset::None {
                     p.stuck = true;
                     state.errors.push(ConsumeError::OutOfRange {
@@ -543,10 +582,21 @@ fn handle_fetch(
             }
             code => match Recovery::of_code(code) {
                 Some(Recovery::RefreshMetadata | Recovery::Unreachable) => {
+                    shared.stats.partition_error();
+                    tracing::info!(
+                        partition = %tp,
+                        code = %code,
+                        "the partition's leader moved or is unknown; refreshing metadata"
+                    );
                     refresh.push((tp.clone(), code));
                 }
-                Some(class) if class.is_retriable() => {}
+                Some(class) if class.is_retriable() => {
+                    shared.stats.partition_error();
+                    tracing::debug!(partition = %tp, code = %code, "retriable fetch error");
+                }
                 _ => {
+                    shared.stats.partition_error();
+                    tracing::warn!(partition = %tp, code = %code, "fetching the partition failed; it stops");
                     p.stuck = true;
                     state.errors.push(ConsumeError::Partition {
                         tp: tp.clone(),
@@ -599,6 +649,7 @@ fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &Lis
                 });
                 reported = true;
             } else {
+                tracing::debug!(partition = %tp, offset, policy = ?shared.config.offset_reset, "position reset");
                 p.position = Some(offset);
                 p.last_epoch = (epoch >= 0).then_some(epoch);
             }

@@ -19,24 +19,50 @@
 //!   revocation commits first, a loss commits nothing, and auto-commit
 //!   commits only what earlier polls handed out (at-least-once).
 //!
-//! Still to come: a `Stream` of records, metrics hooks, and position
-//! validation with OffsetForLeaderEpoch for brokers that do not answer
-//! with a diverging epoch.
+//! - [`ConsumerBuilder`] ([`Consumer::builder`]): every setting, with
+//!   its Java name and default in its docs, checked at `build`
+//!   ([`ConfigError`]); a group subscription to topics or to a regex
+//!   ([`ConsumerBuilder::subscribe_pattern`], matched on the client
+//!   against the metadata and followed as topics come and go).
+//! - Offsets: [`Consumer::commit`] (the positions), [`Consumer::committed`]
+//!   (what the group has, OffsetFetch with `require_stable`), and marks
+//!   ([`Consumer::mark`], [`Consumer::commit_marked`];
+//!   [`ConsumerConfig::commit_marks`] makes auto-commit, revocation and
+//!   `close` commit marks only, as franz-go's `AutoCommitMarks`).
+//! - [`Consumer::stream`], a `futures_core::Stream` of records
+//!   ([`RecordStream`]), with group events on the side
+//!   ([`Consumer::events`]).
+//! - Figures: [`Consumer::metrics`], and the same through the `metrics`
+//!   facade (names in [`metrics`]); `tracing` events on the recovery
+//!   paths (a broker backing off, leaders moving, the position moving
+//!   back after a log truncation). No recorder and no subscriber is
+//!   installed by the library.
+//!
+//! Still to come: position validation with OffsetForLeaderEpoch for
+//! brokers that do not answer with a diverging epoch.
 //!
 //! What it does not do: the group protocol itself (that is
 //! `vltava-group`'s `GroupMember`, which the consumer drives), no
 //! producing.
 
+mod builder;
 mod config;
 mod consumer;
 mod error;
 pub mod fetch_session;
 mod fetcher;
+pub mod metrics;
 mod record;
+mod stream;
 
+pub use builder::{ConfigError, ConsumerBuilder};
 pub use config::{ConsumerConfig, Isolation, OffsetReset};
 pub use consumer::Consumer;
 pub use error::ConsumeError;
+pub use metrics::{ConsumerMetrics, FetchRate};
 pub use record::{ConsumerRecord, Fetches};
+pub use stream::RecordStream;
+pub use vltava_group::offsets::CommitOffset;
+pub use vltava_group::{GroupEvent, GroupProtocol, Subscription, TopicPattern};
 
 pub use vltava_meta::TopicPartition;

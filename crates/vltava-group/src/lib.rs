@@ -23,7 +23,10 @@
 //!   commits and offset reads as the member's current identity
 //!   ([`GroupMember::commit`], [`GroupMember::committed`]), a bounded
 //!   [`GroupMember::leave`]. Retriable failures never end it; they come as
-//!   [`GroupEvent::SessionError`]. A KIP-848 member whose coordinator does
+//!   [`GroupEvent::SessionError`]. A member subscribes to topics or to a
+//!   regex ([`Subscription`], [`GroupMember::with_subscription`]), matched
+//!   against the metadata on the client and followed as topics come and
+//!   go. A KIP-848 member whose coordinator does
 //!   not speak ConsumerGroupHeartbeat goes on as a classic member
 //!   ([`GroupEvent::FellBackToClassic`]).
 //!
@@ -57,10 +60,12 @@ pub mod driver;
 mod event;
 pub mod offsets;
 pub mod protocol;
+mod subscription;
 
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use consumer_protocol::ConsumerMember;
 pub use driver::{DriverOptions, GroupError, GroupMember, PendingCommit};
 pub use event::{GroupEvent, MemberIdentity};
+pub use subscription::{Subscription, TopicPattern};
 pub use vltava_meta::TopicPartition;

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
 use vltava_wire::{ApiKey, Request};
 
 use crate::backoff::{Backoff, Jitter};
@@ -236,13 +237,32 @@ impl BrokerPool {
         if let Some(connection) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
         }
-        *slot = None;
+        let redial = slot.take().is_some();
+        let span = tracing::debug_span!("dial", broker, purpose = ?purpose);
         let wait = entry.lock_backoff().next_dial;
+        span.in_scope(|| {
+            if redial {
+                tracing::debug!("the connection closed; dialling again");
+            }
+            if let Some(at) = wait {
+                let wait = at.saturating_duration_since(Instant::now());
+                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                tracing::debug!(wait_ms, "waiting out the dial backoff");
+            }
+        });
         if let Some(at) = wait {
             tokio::time::sleep_until(at.into()).await;
         }
-        match Connection::connect(broker, self.inner.config.connection.clone()).await {
+        let connected = Connection::connect(broker, self.inner.config.connection.clone())
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match connected {
             Ok(connection) => {
+                let failures = entry.lock_backoff().failures;
+                if failures > 0 {
+                    tracing::info!(failures, "reconnected after failed dials");
+                }
                 entry.lock_backoff().reset();
                 let connection = Arc::new(connection);
                 *slot = Some(connection.clone());
@@ -253,9 +273,20 @@ impl BrokerPool {
                 // towards the backoff; a wrong version table will not heal.
                 if error.is_retriable() {
                     let jitter = self.inner.jitter.next();
-                    entry
-                        .lock_backoff()
-                        .failed(Instant::now(), &self.inner.config, jitter);
+                    let mut backoff = entry.lock_backoff();
+                    let now = Instant::now();
+                    backoff.failed(now, &self.inner.config, jitter);
+                    tracing::warn!(
+                        failures = backoff.failures,
+                        retry_in_ms = backoff.next_dial.map_or(0, |at| {
+                            u64::try_from(at.saturating_duration_since(now).as_millis())
+                                .unwrap_or(u64::MAX)
+                        }),
+                        error = %error,
+                        "dial failed; backing off"
+                    );
+                } else {
+                    tracing::warn!(error = %error, "dial failed, not retriable");
                 }
                 Err(error)
             }

@@ -43,6 +43,138 @@
 //! consumer's offsets to a producer transaction. Examples are in the
 //! crate's `examples/` folder.
 //!
+//! # The consumer in five minutes
+//!
+//! Build one with [`Consumer::builder`]: the bootstrap brokers, a group
+//! and what it subscribes to (topics, or a regex), and any setting whose
+//! default (the Java client's) does not suit; each setting's docs on
+//! [`ConsumerBuilder`] give its Java name and default, and
+//! `docs/configuration.md` has them in one table. `build` refuses bad
+//! values with a typed [`ConfigError`]. The consumer fetches ahead in
+//! the background; [`Consumer::poll`] hands out what arrived, applies the
+//! group's events (partitions start at the committed offsets; revoked
+//! ones are committed before they go) and reports errors. A broker
+//! restarting is never fatal: it shows as non-fatal errors
+//! ([`ConsumeError::is_fatal`] is false) while the client recovers.
+//!
+//! **A group, auto-commit.** By default `poll` commits every 5 s what
+//! earlier polls handed out: records are committed once the application
+//! came back for more (at-least-once).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vltava::{Consumer, OffsetReset};
+//!
+//! # async fn run() -> Result<(), vltava::ConsumeError> {
+//! let consumer = Consumer::builder("127.0.0.1:9092")
+//!     .group_id("billing")
+//!     .subscribe(["orders"])
+//!     .auto_offset_reset(OffsetReset::Earliest)
+//!     .build()?;
+//! loop {
+//!     let fetches = consumer.poll(Duration::from_secs(1)).await;
+//!     for error in &fetches.errors {
+//!         if error.is_fatal() {
+//!             consumer.close().await?;
+//!             return Err(error.clone());
+//!         }
+//!         eprintln!("recovering: {error}"); // a broker restarting, ...
+//!     }
+//!     for record in fetches.records() {
+//!         println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
+//!     }
+//! #   break;
+//! }
+//! # consumer.close().await
+//! # }
+//! ```
+//!
+//! **Manual commits.** Turn auto-commit off and commit when the work is
+//! done: [`Consumer::commit`] commits the positions of everything `poll`
+//! handed out (it never moves an offset backwards), and
+//! [`Consumer::committed`] reads what the group has.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use vltava::{Consumer, TopicPartition};
+//! # async fn run() -> Result<(), vltava::ConsumeError> {
+//! let consumer = Consumer::builder("127.0.0.1:9092")
+//!     .group_id("billing")
+//!     .subscribe(["orders"])
+//!     .enable_auto_commit(false)
+//!     .build()?;
+//! let fetches = consumer.poll(Duration::from_secs(1)).await;
+//! for record in fetches.records() { /* store it */ }
+//! consumer.commit().await?;
+//! let committed = consumer.committed(&[TopicPartition::new("orders", 0)]).await?;
+//! println!("orders-0 committed at {:?}", committed.values().next());
+//! consumer.close().await // commits, leaves the group, stops
+//! # }
+//! ```
+//!
+//! **Marks**, for records finished out of order or later than the next
+//! poll: [`Consumer::mark`] each record once it is done, and commit the
+//! marks with [`Consumer::commit_marked`], or let the consumer do it with
+//! [`ConsumerBuilder::auto_commit_marks`] (auto-commit, revocation and
+//! `close` then commit marks only, as franz-go's `AutoCommitMarks`). A
+//! mark never moves back.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use vltava::Consumer;
+//! # async fn run() -> Result<(), vltava::ConsumeError> {
+//! let consumer = Consumer::builder("127.0.0.1:9092")
+//!     .group_id("billing")
+//!     .subscribe_pattern("orders-.*") // every topic named orders-..., new ones too
+//!     .auto_commit_marks(true)
+//!     .build()?;
+//! let fetches = consumer.poll(Duration::from_secs(1)).await;
+//! for record in fetches.records() {
+//!     // ... hand it to a worker; when the worker is done:
+//!     consumer.mark(record);
+//! }
+//! consumer.commit_marked().await?; // or wait for the next auto-commit
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **A stream.** [`Consumer::stream`] is a [`Stream`](https://docs.rs/futures-core/0.3/futures_core/stream/trait.Stream.html) of
+//! `Result<ConsumerRecord, ConsumeError>` ([`RecordStream`]): non-fatal
+//! errors come as items and the stream goes on; after a fatal one it
+//! ends. Group events come on the side, from [`Consumer::events`].
+//!
+//! ```no_run
+//! # use vltava::{Consumer, GroupEvent};
+//! # async fn run(consumer: Consumer) -> Result<(), vltava::ConsumeError> {
+//! let mut events = consumer.events();
+//! tokio::spawn(async move {
+//!     while let Ok(event) = events.recv().await {
+//!         if let GroupEvent::Assigned(partitions) = event {
+//!             println!("now reading {partitions:?}");
+//!         }
+//!     }
+//! });
+//! let mut records = consumer.stream();
+//! while let Some(item) = records.next().await {
+//!     match item {
+//!         Ok(record) => println!("{}@{}", record.partition, record.offset),
+//!         Err(e) if e.is_fatal() => return Err(e),
+//!         Err(e) => eprintln!("recovering: {e}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **What it is doing.** [`Consumer::metrics`] is a snapshot of its
+//! figures (records and bytes fetched, fetch requests and errors,
+//! rebalances, partitions lost, errors, commits, lag); the same figures
+//! go to the [`metrics`](https://docs.rs/metrics) facade for applications
+//! that install a recorder (names in `docs/configuration.md`). Recovery
+//! (coordinator lookups, rejoins with their backoff, lost sessions,
+//! leader changes, reconnects) is told through [`tracing`](https://docs.rs/tracing)
+//! spans and events; the library installs no subscriber and no recorder.
+//!
 //! What this crate does not do yet: there is no `Client` (one handle
 //! sharing connections and metadata between producer, consumer and admin).
 //! Until then, share one [`MetadataClient`] between
@@ -62,13 +194,16 @@ pub use admin::{
 };
 
 pub use vltava_consumer::{
-    ConsumeError, Consumer, ConsumerConfig, ConsumerRecord, Fetches, Isolation, OffsetReset,
+    CommitOffset, ConfigError, ConsumeError, Consumer, ConsumerBuilder, ConsumerConfig,
+    ConsumerMetrics, ConsumerRecord, FetchRate, Fetches, Isolation, OffsetReset, RecordStream,
 };
-pub use vltava_group::{GroupConfig, GroupEvent, GroupProtocol};
+pub use vltava_group::{GroupConfig, GroupEvent, GroupProtocol, Subscription, TopicPattern};
 pub use vltava_meta::{
     Broker, Interest, MetaError, MetadataClient, MetadataConfig, MetadataSnapshot,
 };
-pub use vltava_net::{BrokerPool, ConnectionConfig, NetError, PoolConfig, Purpose, Recovery};
+pub use vltava_net::{
+    BrokerPool, ConnectionConfig, NetError, PoolConfig, Purpose, Recovery, Sasl, TlsConfig,
+};
 pub use vltava_producer::{
     Acks, ConsumerGroupMetadata, Delivery, ProduceError, Producer, ProducerConfig, ProducerRecord,
     RecordMetadata, TopicPartition,

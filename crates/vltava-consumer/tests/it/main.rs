@@ -2,6 +2,7 @@
 //! cluster (`VLTAVA_CLUSTER_DIR`; without it they fail with instructions),
 //! with records written by `vltava-producer`.
 
+mod api;
 mod assigned;
 mod faults;
 mod group;

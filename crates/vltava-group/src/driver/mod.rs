@@ -72,7 +72,10 @@ use crate::assignor::Assignor;
 use crate::classic::ClassicError;
 use crate::consumer_protocol::MemberError;
 use crate::offsets::{CommitOffset, CommitOutcome};
-use crate::{GroupConfig, GroupEvent, GroupProtocol, MemberIdentity, TopicPartition};
+use crate::{
+    GroupConfig, GroupEvent, GroupProtocol, MemberIdentity, Subscription, TopicPartition,
+    TopicPattern,
+};
 
 #[allow(unused_imports)] // For the docs.
 use vltava_net::BrokerPool;
@@ -353,10 +356,47 @@ impl GroupMember {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        Self::start(meta, config, topics, None, options)
+    }
+
+    /// A member of `config.group_id` with `subscription`: a list of topics
+    /// (as [`GroupMember::with_options`]), or a [`TopicPattern`]. For a
+    /// pattern, `meta` follows every topic from now on
+    /// ([`Interest::All`](vltava_meta::Interest::All)); the member
+    /// subscribes to the topics of each new metadata snapshot that match
+    /// (none at first, before the first snapshot), and subscribes again
+    /// whenever that set changes (a topic created or deleted): the classic
+    /// member rejoins, the KIP-848 member says so in its next heartbeat.
+    /// With no topic matching, a classic member does not join until one
+    /// does; a KIP-848 member joins with an empty subscription.
+    pub fn with_subscription(
+        meta: MetadataClient,
+        config: GroupConfig,
+        subscription: Subscription,
+        options: DriverOptions,
+    ) -> Result<Self, GroupError> {
+        match subscription {
+            Subscription::Topics(topics) => Self::start(meta, config, topics, None, options),
+            Subscription::Pattern(pattern) => {
+                meta.set_interest(vltava_meta::Interest::All);
+                let topics = pattern.matching(&meta.snapshot());
+                Self::start(meta, config, topics, Some(pattern), options)
+            }
+        }
+    }
+
+    fn start(
+        meta: MetadataClient,
+        config: GroupConfig,
+        topics: Vec<String>,
+        pattern: Option<TopicPattern>,
+        options: DriverOptions,
+    ) -> Result<Self, GroupError> {
         config.validate().map_err(GroupError::Config)?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| GroupError::Config("a GroupMember needs a tokio runtime".to_owned()))?;
-        let mut topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        let mut topics = topics;
         topics.sort();
         topics.dedup();
         let assignors = resolve_assignors(&config, &options)?;
@@ -383,6 +423,7 @@ impl GroupMember {
             config,
             assignors,
             topics,
+            pattern,
             machine,
             shared: shared.clone(),
             events: events_tx,

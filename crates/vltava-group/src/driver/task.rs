@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use vltava_meta::{MetadataClient, MetadataSnapshot, RefreshReason};
 use vltava_net::{Backoff, BrokerPool, Jitter, NetError, Purpose, Recovery};
 use vltava_wire::messages::offset_fetch_request::{
@@ -27,6 +28,7 @@ use crate::consumer_protocol::{self, Action, MetadataWanted, Outcome};
 use crate::offsets::{CommitId, CommitIdentity, CommitOffset, CommitOutcome, CommitTracker};
 use crate::{
     ClassicMember, ConsumerMember, GroupConfig, GroupEvent, GroupProtocol, TopicPartition,
+    TopicPattern,
 };
 
 /// How long a lookup waits for a first broker to be known.
@@ -175,6 +177,7 @@ pub(crate) struct Start {
     pub(crate) config: GroupConfig,
     pub(crate) assignors: Vec<Arc<dyn Assignor>>,
     pub(crate) topics: Vec<String>,
+    pub(crate) pattern: Option<TopicPattern>,
     pub(crate) machine: Machine,
     pub(crate) shared: Arc<Shared>,
     pub(crate) events: mpsc::UnboundedSender<GroupEvent>,
@@ -190,6 +193,10 @@ pub(crate) struct Driver {
     config: GroupConfig,
     assignors: Vec<Arc<dyn Assignor>>,
     topics: Vec<String>,
+    /// A pattern subscription: `topics` follows what of the metadata matches.
+    pattern: Option<TopicPattern>,
+    /// The snapshot version the pattern was last matched against.
+    pattern_version: u64,
     machine: Machine,
     tracker: CommitTracker,
     shared: Arc<Shared>,
@@ -226,6 +233,8 @@ impl Driver {
             config: start.config,
             assignors: start.assignors,
             topics: start.topics,
+            pattern: start.pattern,
+            pattern_version: 0,
             machine: start.machine,
             shared: start.shared,
             events: start.events,
@@ -290,6 +299,7 @@ impl Driver {
     /// Moves the machine on as far as it goes now; returns when to come back.
     fn step(&mut self, now: Instant) -> Option<Instant> {
         self.fall_back_if_asked();
+        self.follow_pattern();
         let wake = match &self.machine {
             Machine::Classic(_) => self.step_classic(now),
             Machine::Consumer(_) => self.step_consumer(now),
@@ -402,6 +412,36 @@ impl Driver {
         member.deadline(now)
     }
 
+    /// A pattern subscription matches each new snapshot; when the set of
+    /// matching topics changed, the machine subscribes to the new set.
+    fn follow_pattern(&mut self) {
+        let Some(pattern) = &self.pattern else {
+            return;
+        };
+        let snapshot = self.meta.snapshot();
+        // Before the first answer the snapshot is empty: that is not "no
+        // topic matches any more".
+        if snapshot.version() == self.pattern_version || snapshot.is_empty() {
+            return;
+        }
+        self.pattern_version = snapshot.version();
+        let matched = pattern.matching(&snapshot);
+        if matched == self.topics {
+            return;
+        }
+        tracing::info!(
+            group = %self.config.group_id,
+            pattern = %pattern,
+            topics = ?matched,
+            "the topics matching the subscription changed; subscribing again"
+        );
+        self.topics = matched.clone();
+        match &mut self.machine {
+            Machine::Classic(m) => m.subscribe(matched),
+            Machine::Consumer(m) => m.subscribe(matched),
+        }
+    }
+
     /// A KIP-848 member that ended with `FallBackToClassic` is replaced by
     /// a classic member with the same configuration and subscription.
     fn fall_back_if_asked(&mut self) {
@@ -466,6 +506,7 @@ impl Driver {
     }
 
     fn emit(&self, event: GroupEvent) {
+        trace_event(&self.config.group_id, &event);
         // The receiver lives in the handle; when it is gone the task is too.
         let _ = self.events.send(event);
     }
@@ -486,17 +527,29 @@ impl Driver {
         let pool = self.pool.clone();
         let id = out.id;
         self.machine_in_flight += 1;
+        let span = tracing::debug_span!(
+            "group_request",
+            group = %self.config.group_id,
+            api = ?out.request.api_key(),
+        );
         match out.target {
             Target::Coordinator(coordinator) => {
                 let broker = coordinator.address;
-                self.tasks.spawn(async move {
-                    let result = send_group(&pool, &broker, Purpose::Group, out.request).await;
-                    Done::Classic { id, broker, result }
-                });
+                self.tasks.spawn(
+                    async move {
+                        let result = send_group(&pool, &broker, Purpose::Group, out.request).await;
+                        if let Err(error) = &result {
+                            tracing::debug!(broker = %broker, error = %error, "group request failed");
+                        }
+                        Done::Classic { id, broker, result }
+                    }
+                    .instrument(span),
+                );
             }
             _ => {
                 let meta = self.meta.clone();
                 let avoid = self.unreachable.clone();
+                let span = tracing::info_span!("find_coordinator", group = %self.config.group_id);
                 self.tasks.spawn(async move {
                     let broker = match any_broker(&meta, &avoid).await {
                         Ok(broker) => broker,
@@ -508,9 +561,13 @@ impl Driver {
                             };
                         }
                     };
+                    tracing::debug!(broker = %broker, "looking the coordinator up");
                     let result = send_group(&pool, &broker, Purpose::Control, out.request).await;
+                    if let Err(error) = &result {
+                        tracing::debug!(broker = %broker, error = %error, "coordinator lookup failed");
+                    }
                     Done::Classic { id, broker, result }
-                });
+                }.instrument(span));
             }
         }
     }
@@ -520,40 +577,59 @@ impl Driver {
         let meta = self.meta.clone();
         let avoid = self.unreachable.clone();
         self.machine_in_flight += 1;
-        self.tasks.spawn(async move {
-            let id = call.id;
-            let broker = match any_broker(&meta, &avoid).await {
-                Ok(broker) => broker,
-                Err(error) => {
-                    return Done::Find {
-                        id,
-                        broker: String::new(),
-                        result: Err(error),
-                    };
+        let span = tracing::info_span!("find_coordinator", group = %self.config.group_id);
+        self.tasks.spawn(
+            async move {
+                let id = call.id;
+                let broker = match any_broker(&meta, &avoid).await {
+                    Ok(broker) => broker,
+                    Err(error) => {
+                        return Done::Find {
+                            id,
+                            broker: String::new(),
+                            result: Err(error),
+                        };
+                    }
+                };
+                tracing::debug!(broker = %broker, "looking the coordinator up");
+                let result = async {
+                    let connection = pool.connection(&broker, Purpose::Control).await?;
+                    let version = connection.version_for(ApiKey::FindCoordinator)?;
+                    connection.send_at(version, call.to_request(version)).await
                 }
-            };
-            let result = async {
-                let connection = pool.connection(&broker, Purpose::Control).await?;
-                let version = connection.version_for(ApiKey::FindCoordinator)?;
-                connection.send_at(version, call.to_request(version)).await
+                .await;
+                if let Err(error) = &result {
+                    tracing::debug!(broker = %broker, error = %error, "coordinator lookup failed");
+                }
+                Done::Find { id, broker, result }
             }
-            .await;
-            Done::Find { id, broker, result }
-        });
+            .instrument(span),
+        );
     }
 
     fn send_heartbeat(&mut self, call: consumer_protocol::HeartbeatCall) {
         let pool = self.pool.clone();
         self.machine_in_flight += 1;
         let broker = call.coordinator.address.clone();
-        self.tasks.spawn(async move {
-            let result = send_heartbeat(&pool, &broker, call.request).await;
-            Done::Heartbeat {
-                id: call.id,
-                broker,
-                result,
+        let span = tracing::debug_span!(
+            "group_request",
+            group = %self.config.group_id,
+            api = ?ApiKey::ConsumerGroupHeartbeat,
+        );
+        self.tasks.spawn(
+            async move {
+                let result = send_heartbeat(&pool, &broker, call.request).await;
+                if let Err(error) = &result {
+                    tracing::debug!(broker = %broker, error = %error, "group request failed");
+                }
+                Done::Heartbeat {
+                    id: call.id,
+                    broker,
+                    result,
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 
     // ------------------------------------------------------------ answers
@@ -925,7 +1001,14 @@ impl Driver {
         };
         op.in_flight = false;
         op.attempts += 1;
-        op.retry_at = now + self.backoff.delay(op.attempts, self.jitter.next());
+        let wait = self.backoff.delay(op.attempts, self.jitter.next());
+        tracing::debug!(
+            group = %self.config.group_id,
+            attempt = op.attempts,
+            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "offsets request to retry: {cause}"
+        );
+        op.retry_at = now + wait;
         op.last = Some(cause);
     }
 
@@ -1042,6 +1125,50 @@ impl Driver {
         view.generation = generation;
         view.assignment = assignment;
         view.coordinator = self.machine.coordinator();
+    }
+}
+
+/// Says what happened to the member as a `tracing` event: the recovery
+/// paths (session errors with their backoff, lost partitions, coordinator
+/// changes, the classic fallback) at `warn`/`info`, the rest at `debug`.
+fn trace_event(group: &str, event: &GroupEvent) {
+    match event {
+        GroupEvent::SessionError { cause, retry_in } => tracing::warn!(
+            group,
+            retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+            "group session error: {cause}; retrying"
+        ),
+        GroupEvent::Lost(partitions) => tracing::warn!(
+            group,
+            partitions = partitions.len(),
+            "the membership was lost (session expired or fenced); partitions lost, rejoining"
+        ),
+        GroupEvent::CoordinatorChanged { node_id, address } => {
+            tracing::info!(group, node_id, address = %address, "group coordinator found")
+        }
+        GroupEvent::FellBackToClassic { reason } => tracing::warn!(
+            group,
+            "the coordinator does not speak KIP-848 ({reason}); falling back to the classic protocol"
+        ),
+        GroupEvent::Joined {
+            identity,
+            protocol,
+            assignor,
+        } => tracing::info!(
+            group,
+            member_id = %identity.member_id,
+            generation = identity.generation,
+            protocol = ?protocol,
+            assignor = %assignor,
+            "joined the group"
+        ),
+        GroupEvent::Assigned(partitions) => {
+            tracing::debug!(group, partitions = ?partitions, "partitions assigned")
+        }
+        GroupEvent::Revoked(partitions) => {
+            tracing::debug!(group, partitions = ?partitions, "partitions revoked")
+        }
+        GroupEvent::Left => tracing::info!(group, "left the group"),
     }
 }
 

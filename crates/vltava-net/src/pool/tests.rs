@@ -226,6 +226,64 @@ async fn failed_dials_back_off_and_a_success_resets_the_backoff() {
     accept.abort();
 }
 
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn failed_dials_and_the_reconnect_are_traced() {
+    // A current-thread runtime: the subscriber set for this thread sees
+    // everything the pool does.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let address = refusing_address().await;
+    let config = PoolConfig::default()
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(40));
+    let pool = BrokerPool::new(config);
+    pool.connection(&address, Purpose::Control)
+        .await
+        .unwrap_err();
+    let text = captured.text();
+    assert!(text.contains("dial failed; backing off"), "{text}");
+    assert!(text.contains(&address), "the span names the broker: {text}");
+    assert!(text.contains("failures=1"), "{text}");
+
+    let listener = TcpListener::bind(&address).await.unwrap();
+    let accept = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        serve(stream).await;
+    });
+    pool.connection(&address, Purpose::Control).await.unwrap();
+    let text = captured.text();
+    assert!(text.contains("waiting out the dial backoff"), "{text}");
+    assert!(text.contains("reconnected after failed dials"), "{text}");
+    accept.abort();
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed_busy_ones_kept() {
     let broker = FakeBroker::start().await;

@@ -1,10 +1,12 @@
-//! Integration tests of the `vltava` facade's admin client against a real
+//! Integration tests of the `vltava` facade (the admin client, and the
+//! consumer as the crate docs show it) against a real
 //! Apache Kafka cluster, found through `VLTAVA_CLUSTER_DIR` (`cargo xtask
 //! cluster up`); without one they fail with instructions. Results are
 //! checked against the testkit's own view of the cluster and against
 //! Kafka's own command-line tools.
 
 mod cluster;
+mod consumer;
 mod groups;
 mod offsets;
 mod topics;
