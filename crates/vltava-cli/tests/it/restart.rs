@@ -11,7 +11,17 @@ use std::time::{Duration, Instant};
 
 use vltava_testkit::{ClusterConfig, OwnedCluster};
 
-use crate::{create_topic, interrupt, run, vltava, wait_output};
+use vltava_testkit::Cluster;
+
+use crate::{interrupt, run, wait_output};
+
+/// The binary for this test's cluster, patient: the cluster is new, and
+/// one of its nodes goes away.
+fn vltava(cluster: &Cluster) -> std::process::Command {
+    let mut command = crate::vltava(cluster);
+    command.args(["--timeout", "60s"]);
+    command
+}
 
 /// Lines read so far from a pipe, by a thread of their own.
 fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
@@ -41,7 +51,11 @@ fn a_group_consume_rides_through_a_coordinator_restart_and_loses_nothing() {
         OwnedCluster::start(ClusterConfig::new(dir).nodes(3)).unwrap_or_else(|e| panic!("{e}"));
     let topic = "restart";
     let group = "cli-restart";
-    create_topic(&cluster, topic, 3, 3);
+    run(
+        vltava(&cluster).args(["topics", "create", topic, "-p", "3", "-r", "3"]),
+        b"",
+    )
+    .ok();
     run(
         vltava(&cluster).args(["produce", "-t", topic, "--count", "3000", "--size", "20"]),
         b"",
