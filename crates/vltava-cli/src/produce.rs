@@ -374,12 +374,12 @@ pub(crate) fn progress_bar(total: Option<u64>, quiet: bool) -> ProgressBar {
     let bar = match total {
         Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
             ProgressStyle::with_template(
-                "{bar:40} {human_pos}/{human_len} records  {per_sec}  eta {eta}",
+                "{bar:40} {human_pos}/{human_len} records  {per_sec:0}  eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{spinner} {human_pos} records  {per_sec}")
+            ProgressStyle::with_template("{spinner} {human_pos} records  {per_sec:0}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };

@@ -158,8 +158,10 @@ pub(crate) async fn run(settings: &Settings, args: TopicsArgs) -> Result<(), Cli
                     eprintln!(
                         "created topic `{topic}`{}",
                         match (created.partitions, created.replication_factor) {
-                            (Some(p), Some(r)) =>
-                                format!(" with {p} partitions, replication factor {r}"),
+                            (Some(p), Some(r)) => format!(
+                                " with {p} partition{}, replication factor {r}",
+                                if p == 1 { "" } else { "s" }
+                            ),
                             _ => String::new(),
                         }
                     );

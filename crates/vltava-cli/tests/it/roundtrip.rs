@@ -217,3 +217,60 @@ fn a_file_is_produced_and_consumption_starts_where_asked() {
     assert_eq!(from("now"), "");
     assert_eq!(from("latest"), "");
 }
+
+#[test]
+fn records_the_broker_refuses_are_reported_one_by_one() {
+    let cluster = shared_cluster();
+    let topic = unique("cli-refused");
+    run(
+        vltava(&cluster).args([
+            "topics",
+            "create",
+            &topic,
+            "-p",
+            "1",
+            "-r",
+            "1",
+            "--config",
+            "max.message.bytes=2000",
+        ]),
+        b"",
+    )
+    .ok();
+    let big = "x".repeat(5000);
+    let produced = run(
+        vltava(&cluster).args(["produce", "-t", &topic]),
+        format!("small\n{big}\n").as_bytes(),
+    );
+    assert_eq!(produced.code, 1, "{}", produced.stderr);
+    let failed: Vec<&str> = produced
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: line "))
+        .collect();
+    // The large record fails, named by its line, with the broker's reason
+    // (a record batched with it may fail with it).
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.starts_with("error: line 2: ") && l.contains("MESSAGE_TOO_LARGE")),
+        "{}",
+        produced.stderr
+    );
+    let last = produced.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: {} of 2 records were not delivered",
+            failed.len()
+        )),
+        "{}",
+        produced.stderr
+    );
+    let consumed = run(vltava(&cluster).args(["consume", "-t", &topic, "-e"]), b"").ok();
+    assert_eq!(
+        consumed.lines().len(),
+        2 - failed.len(),
+        "{}",
+        consumed.stdout
+    );
+}
