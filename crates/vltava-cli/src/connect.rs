@@ -167,11 +167,20 @@ impl Connected {
         check_topic_name(topic)?;
         self.meta.add_topics([topic]);
         let deadline = Instant::now() + self.settings.timeout;
+        // A topic created a moment ago may not be on every broker yet: it
+        // is unknown only when three answers in a row say so.
+        let mut unknown = 0;
         loop {
             let snapshot = self.meta.refresh().await?;
             match snapshot.topic(topic) {
                 Some(t) if t.error.is_ok() && t.partition_count() > 0 => {
                     return Ok(t.partitions().iter().map(|p| p.partition).collect());
+                }
+                Some(t)
+                    if t.error == vltava::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION && unknown < 2 =>
+                {
+                    unknown += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Some(t) if t.error == vltava::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
                     return Err(CliError::refused(format!(

@@ -154,6 +154,14 @@ pub(crate) async fn run(settings: &Settings, args: ConsumeArgs) -> Result<(), Cl
             consumer.seek(tp, *offset);
         }
         let written = out.write(&buffer).and_then(|()| out.flush());
+        if written.is_err() {
+            // Not (all) written: nothing of this poll counts as printed.
+            for (tp, records) in &fetches.partitions {
+                if let Some(first) = records.first() {
+                    consumer.seek(tp, first.offset);
+                }
+            }
+        }
         match written {
             Ok(()) => {}
             Err(WriteStop::Closed) => break Ok(()),
