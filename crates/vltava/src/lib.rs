@@ -30,9 +30,9 @@
 //! ```
 //!
 //! What the admin client does: topics (create with configs, delete, list,
-//! describe with configs, add partitions), the cluster (id, controller,
-//! brokers with racks), offsets (earliest, latest, by timestamp, max
-//! timestamp) and groups (list, describe classic and KIP-848 groups,
+//! describe with configs, alter configs, add partitions), the cluster (id,
+//! controller, brokers with racks, feature flags), offsets (earliest,
+//! latest, by timestamp, max timestamp) and groups (list, describe classic and KIP-848 groups,
 //! committed offsets, lag, delete). Each request goes where it belongs
 //! (any broker, the group's coordinator, the partition's leader), and
 //! retriable failures are retried with capped backoff within one timeout
@@ -180,17 +180,19 @@
 //! Until then, share one [`MetadataClient`] between
 //! [`Producer::with_metadata`], [`Consumer::with_metadata`] (or
 //! [`Consumer::with_group`]) and [`Admin::with_metadata`]. The admin client
-//! alters no configs, ACLs, quotas, reassignments or group offsets, and it
+//! alters no broker configs, ACLs, quotas, reassignments or group offsets
+//! (topic configs it does, with [`Admin::alter_topic_config`]), and it
 //! never waits for more than the brokers' metadata after a topic change.
 
 mod admin;
 pub mod exactly_once;
 
 pub use admin::{
-    Admin, AdminConfig, AdminError, ClusterDescription, CommittedOffset, ConfigEntry, ConfigSource,
-    CreateTopicsOptions, CreatedTopic, GroupDescription, GroupLag, GroupListing, GroupMember,
-    GroupType, ListGroupsOptions, ListedOffset, NewTopic, OffsetSpec, PartitionDescription,
-    PartitionLag, TopicDescription, TopicListing,
+    Admin, AdminConfig, AdminError, ClusterDescription, CommittedOffset, ConfigChange, ConfigEntry,
+    ConfigSource, CreateTopicsOptions, CreatedTopic, FeatureMetadata, FinalizedFeature,
+    GroupDescription, GroupLag, GroupListing, GroupMember, GroupType, ListGroupsOptions,
+    ListedOffset, NewTopic, OffsetSpec, PartitionDescription, PartitionLag, SupportedFeature,
+    TopicDescription, TopicListing,
 };
 
 pub use vltava_consumer::{

@@ -3,7 +3,9 @@
 //! overall timeout.
 
 mod cluster;
+mod configs;
 mod error;
+mod features;
 mod groups;
 mod offsets;
 mod retry;
@@ -23,7 +25,9 @@ use vltava_wire::messages::{MetadataRequest, MetadataResponse};
 use vltava_wire::{ApiKey, ErrorCode, Request};
 
 pub use cluster::ClusterDescription;
+pub use configs::ConfigChange;
 pub use error::AdminError;
+pub use features::{FeatureMetadata, FinalizedFeature, SupportedFeature};
 pub use groups::{
     CommittedOffset, GroupDescription, GroupLag, GroupListing, GroupMember, GroupType,
     ListGroupsOptions, PartitionLag,

@@ -250,7 +250,7 @@ enum Expect {
 }
 
 /// The DescribeConfigs resource type of a topic.
-const RESOURCE_TOPIC: i8 = 2;
+pub(super) const RESOURCE_TOPIC: i8 = 2;
 
 impl Admin {
     /// Creates one topic, and (by default) waits until the brokers'

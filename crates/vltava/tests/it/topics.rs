@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use vltava::{AdminError, ConfigSource, CreateTopicsOptions, ErrorCode, NewTopic};
+use vltava::{AdminError, ConfigChange, ConfigSource, CreateTopicsOptions, ErrorCode, NewTopic};
 use vltava_testkit::Cluster;
 
 use crate::{admin, shared_cluster, unique};
@@ -168,4 +168,158 @@ async fn validate_only_creates_nothing_and_bad_topics_fail_alone() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!listed.iter().any(|t| t.name == good || t.name == bad));
+}
+
+/// The topic's configs as Kafka's own `ConfigCommand --describe` lists them.
+fn configs_by_kafka(cluster: &Cluster, topic: &str) -> String {
+    cluster
+        .distribution()
+        .run_tool(
+            "org.apache.kafka.tools.ConfigCommand",
+            &[
+                "--bootstrap-server",
+                &cluster.bootstrap(),
+                "--describe",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                topic,
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `describe_topic` (bounded) until `check` holds of the topic's
+/// configs: a broker may show an accepted change a moment later.
+async fn configs_until(
+    admin: &vltava::Admin,
+    topic: &str,
+    check: impl Fn(&BTreeMap<String, vltava::ConfigEntry>) -> bool,
+) -> BTreeMap<String, vltava::ConfigEntry> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let configs = admin
+            .describe_topic(topic)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .configs;
+        if check(&configs) || std::time::Instant::now() > deadline {
+            return configs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn topic_configs_are_set_appended_subtracted_and_deleted() {
+    let cluster = shared_cluster();
+    let admin = admin(&cluster);
+    let topic = unique("admin-alter");
+    admin
+        .create_topic(NewTopic::new(&topic, 1, 1).config("max.message.bytes", "200000"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    admin
+        .alter_topic_config(
+            &topic,
+            vec![
+                ConfigChange::set("retention.ms", "7200000"),
+                ConfigChange::delete("max.message.bytes"),
+                ConfigChange::append("cleanup.policy", "compact"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let configs = configs_until(&admin, &topic, |c| {
+        c["retention.ms"].value.as_deref() == Some("7200000")
+    })
+    .await;
+    assert_eq!(configs["retention.ms"].value.as_deref(), Some("7200000"));
+    assert_eq!(configs["retention.ms"].source, ConfigSource::DynamicTopic);
+    assert!(
+        configs["max.message.bytes"].is_default(),
+        "deleted: back to the default"
+    );
+    assert_eq!(
+        configs["cleanup.policy"].value.as_deref(),
+        Some("delete,compact")
+    );
+    let by_kafka = configs_by_kafka(&cluster, &topic);
+    assert!(by_kafka.contains("retention.ms=7200000"), "{by_kafka}");
+    assert!(!by_kafka.contains("max.message.bytes=200000"), "{by_kafka}");
+
+    admin
+        .alter_topic_config(
+            &topic,
+            vec![ConfigChange::subtract("cleanup.policy", "delete")],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let configs = configs_until(&admin, &topic, |c| {
+        c["cleanup.policy"].value.as_deref() == Some("compact")
+    })
+    .await;
+    assert_eq!(configs["cleanup.policy"].value.as_deref(), Some("compact"));
+
+    // Validate-only changes nothing.
+    let checked = admin
+        .alter_topic_configs(
+            &BTreeMap::from([(
+                topic.clone(),
+                vec![ConfigChange::set("retention.ms", "1000")],
+            )]),
+            true,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    checked[&topic].as_ref().unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let configs = admin.describe_topic(&topic).await.unwrap().configs;
+    assert_eq!(configs["retention.ms"].value.as_deref(), Some("7200000"));
+
+    // Typed errors: an unknown config, a bad value, an unknown topic, bad arguments.
+    let unknown = admin
+        .alter_topic_config(&topic, vec![ConfigChange::set("no.such.config", "1")])
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Some(ErrorCode::INVALID_CONFIG), "{unknown}");
+    assert!(
+        unknown.to_string().contains("check the topic config"),
+        "{unknown}"
+    );
+    let bad = admin
+        .alter_topic_config(&topic, vec![ConfigChange::set("retention.ms", "soon")])
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Some(ErrorCode::INVALID_CONFIG), "{bad}");
+    let missing = admin
+        .alter_topic_config(
+            &unique("no-such-topic"),
+            vec![ConfigChange::set("retention.ms", "1")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.code(),
+        Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+        "{missing}"
+    );
+    let twice = admin
+        .alter_topic_config(
+            &topic,
+            vec![
+                ConfigChange::set("retention.ms", "1"),
+                ConfigChange::delete("retention.ms"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(twice, AdminError::InvalidArgument(_)), "{twice}");
+    let none = admin.alter_topic_config(&topic, vec![]).await.unwrap_err();
+    assert!(matches!(none, AdminError::InvalidArgument(_)), "{none}");
+    admin
+        .delete_topic(&topic)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
