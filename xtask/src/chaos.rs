@@ -188,9 +188,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         write_report(&file, &table, full, &client, runs)?;
         println!("wrote the table into {}", file.display());
     }
+    // The suite judges vltava; franz-go's runs are there to compare with
+    // (their failures are in the table, and do not fail the command).
     let failed: Vec<String> = reports
         .iter()
-        .filter(|r| !r.passed())
+        .filter(|r| r.client == "vltava" && !r.passed())
         .map(|r| format!("{} [{} / {}]", r.scenario, r.protocol, r.client))
         .collect();
     if failed.is_empty() {
