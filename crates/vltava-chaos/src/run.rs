@@ -130,8 +130,12 @@ pub fn run(cluster: &Cluster, options: &RunOptions) -> Result<RunReport, String>
     cluster.start_nodes(&nodes).map_err(|e| e.to_string())?;
     wait_in_sync(cluster, Duration::from_secs(120))?;
     let n = options.scenario.number();
-    let topic = vltava_testkit::unique_name(&format!("chaos-s{n}"));
-    let group = vltava_testkit::unique_name(&format!("chaos-s{n}-{}", options.protocol));
+    let prefix = match options.scenario {
+        Scenario::Mission => "vltava-demo".to_owned(),
+        _ => format!("chaos-s{n}"),
+    };
+    let topic = vltava_testkit::unique_name(&prefix);
+    let group = vltava_testkit::unique_name(&format!("{prefix}-{}", options.protocol));
     let s = &options.settings;
     cluster
         .create_topic_with_configs(&topic, s.partitions, 3, &[("min.insync.replicas", "2")])
@@ -403,22 +407,20 @@ async fn faults(
         }
         Scenario::LeaderKill => {
             let coordinator = coordinator()?;
-            let mut node = None;
-            for p in 0..run.spec.settings.partitions {
-                let leader = cluster.partition_leader(topic, p).map_err(e)?;
-                if leader != coordinator {
-                    node = Some((leader, p));
-                    break;
-                }
-            }
-            let (node, p) = node.ok_or("every partition is led by the coordinator")?;
+            kill_a_leader(cluster, run, topic, coordinator).await?;
+        }
+        Scenario::Mission => {
+            let node = coordinator()?;
             fault(format!(
-                "kill -9 node {node}, leader of p{p}, not the coordinator (node {coordinator})"
+                "clean restart of node {node}, the group coordinator"
             ));
-            cluster.kill(node).map_err(e)?;
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            cluster.stop(node).map_err(e)?;
             cluster.start_node(node).map_err(e)?;
             healed(format!("node {node} back"));
+            wait_in_sync(cluster, Duration::from_secs(90))?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let coordinator = coordinator()?;
+            kill_a_leader(cluster, run, topic, coordinator).await?;
         }
         Scenario::AllDown => {
             let nodes = cluster.node_ids();
@@ -519,6 +521,38 @@ async fn faults(
     }
     wait_in_sync(cluster, Duration::from_secs(90))?;
     tokio::time::sleep(tail).await;
+    Ok(())
+}
+
+/// kill -9 of the leader of some partition that is not led by the
+/// coordinator, started again 5 s later.
+async fn kill_a_leader(
+    cluster: &Cluster,
+    run: &Running,
+    topic: &str,
+    coordinator: u32,
+) -> Result<(), String> {
+    let e = |e: vltava_testkit::Error| e.to_string();
+    let mut victim = None;
+    for p in 0..run.spec.settings.partitions {
+        let leader = cluster.partition_leader(topic, p).map_err(e)?;
+        if leader != coordinator {
+            victim = Some((leader, p));
+            break;
+        }
+    }
+    let (node, p) = victim.ok_or("every partition is led by the coordinator")?;
+    run.journal.write(
+        Who::Runner,
+        What::Fault(format!(
+            "kill -9 node {node}, leader of p{p}, not the coordinator (node {coordinator})"
+        )),
+    );
+    cluster.kill(node).map_err(e)?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.start_node(node).map_err(e)?;
+    run.journal
+        .write(Who::Runner, What::Healed(format!("node {node} back")));
     Ok(())
 }
 

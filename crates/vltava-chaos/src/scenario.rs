@@ -32,6 +32,10 @@ pub enum Scenario {
     ExactlyOnce,
     /// The soak: random faults for a given time (not one of the nine).
     Soak,
+    /// The mission as `cargo xtask demo` shows it (not one of the nine): a
+    /// clean restart of the coordinator, then kill -9 of a partition
+    /// leader that is not the coordinator, back after 5 s.
+    Mission,
 }
 
 impl Scenario {
@@ -74,6 +78,7 @@ impl Scenario {
             Scenario::KillMidRebalance => "kill coordinator mid-rebalance",
             Scenario::ExactlyOnce => "exactly-once through 1 and 2",
             Scenario::Soak => "soak (random faults)",
+            Scenario::Mission => "the mission: coordinator restart, then kill -9 of a leader",
         }
     }
 
@@ -120,6 +125,7 @@ impl Scenario {
                 recovery_within: Some(s.session_timeout + Duration::from_secs(5)),
                 ..base
             },
+            Scenario::Mission => base,
             Scenario::Churn | Scenario::KillMidRebalance | Scenario::Soak => Expect {
                 recover_from: RecoverFrom::Healed,
                 ..base
@@ -136,7 +142,7 @@ impl Scenario {
 impl std::fmt::Display for Scenario {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Scenario::Soak => f.write_str(self.name()),
+            Scenario::Soak | Scenario::Mission => f.write_str(self.name()),
             _ => write!(f, "{}. {}", self.number(), self.name()),
         }
     }
