@@ -128,6 +128,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 Settings::default(),
                 Duration::from_secs(minutes * 60),
                 !quiet,
+                Some(journal_dir()),
             )?;
             println!("{}", report.summary());
             failed |= !report.passed();
@@ -170,6 +171,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     client: client.clone(),
                     settings: Settings::default(),
                     echo: !quiet,
+                    journal_dir: Some(journal_dir()),
                 };
                 let report = vltava_chaos::run(&cluster, &options)
                     .map_err(|e| format!("{scenario} [{protocol}]: {e}"))?;
@@ -204,6 +206,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             failed.join("; ")
         ))
     }
+}
+
+/// Where each run's journal goes: `target/chaos-journals`.
+fn journal_dir() -> PathBuf {
+    crate::workspace_root()
+        .join("target")
+        .join("chaos-journals")
 }
 
 /// Days since the Unix epoch: the quick tier's rotation.

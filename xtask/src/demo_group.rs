@@ -22,6 +22,7 @@ pub(crate) fn run(cluster: &Cluster) -> Result<(), String> {
         client: Client::Vltava,
         settings,
         echo: true,
+        journal_dir: None,
     };
     let report = vltava_chaos::run(cluster, &options)?;
     let a = &report.account;

@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub settings: Settings,
     /// Print the timeline as it happens.
     pub echo: bool,
+    /// Where to write the run's whole journal (one file per run), for a
+    /// post-mortem; `None`: nowhere.
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 /// What a run found.
@@ -52,6 +55,8 @@ pub struct RunReport {
     pub failures: Vec<String>,
     /// How long the run took.
     pub took: Duration,
+    /// The journal file, if one was written.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl RunReport {
@@ -111,6 +116,9 @@ impl RunReport {
         }
         for failure in &self.failures {
             out.push_str(&format!("\n    FAILED: {failure}"));
+        }
+        if let Some(journal) = &self.journal {
+            out.push_str(&format!("\n    journal: {}", journal.display()));
         }
         out
     }
@@ -176,6 +184,7 @@ pub fn run(cluster: &Cluster, options: &RunOptions) -> Result<RunReport, String>
         Ok::<_, String>((account, failures))
     })?;
     runtime.shutdown_timeout(Duration::from_secs(5));
+    let journal = write_journal(options, &group, &journal);
     Ok(RunReport {
         scenario: options.scenario,
         protocol: options.protocol,
@@ -183,7 +192,35 @@ pub fn run(cluster: &Cluster, options: &RunOptions) -> Result<RunReport, String>
         account,
         failures,
         took: started.elapsed(),
+        journal,
     })
+}
+
+/// Writes every entry of the journal, one per line, into
+/// `options.journal_dir`; the file's path, or `None` if there is no
+/// folder or it could not be written.
+fn write_journal(
+    options: &RunOptions,
+    group: &str,
+    journal: &Journal,
+) -> Option<std::path::PathBuf> {
+    use std::io::Write;
+    let dir = options.journal_dir.as_ref()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let path = dir.join(format!("{group}-{}.log", options.client.name()));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).ok()?);
+    for e in journal.entries() {
+        writeln!(
+            out,
+            "{:>9.3} {:<9} {}",
+            e.at.as_secs_f64(),
+            e.who.to_string(),
+            crate::journal::describe(&e.what)
+        )
+        .ok()?;
+    }
+    out.flush().ok()?;
+    Some(path)
 }
 
 /// A scenario under way: producer, observer and members.
@@ -644,6 +681,7 @@ pub fn soak(
     settings: Settings,
     length: Duration,
     echo: bool,
+    journal_dir: Option<std::path::PathBuf>,
 ) -> Result<RunReport, String> {
     let started = Instant::now();
     let nodes = cluster.node_ids();
@@ -678,6 +716,7 @@ pub fn soak(
         client: client.clone(),
         settings: settings.clone(),
         echo,
+        journal_dir,
     };
     let mut random = Random::seeded();
     journal.write(
@@ -745,6 +784,7 @@ pub fn soak(
         Ok::<_, String>((account, failures))
     })?;
     runtime.shutdown_timeout(Duration::from_secs(5));
+    let journal_file = write_journal(&options, &spec.group, &journal);
     Ok(RunReport {
         scenario: Scenario::Soak,
         protocol,
@@ -752,6 +792,7 @@ pub fn soak(
         account,
         failures,
         took: started.elapsed(),
+        journal: journal_file,
     })
 }
 

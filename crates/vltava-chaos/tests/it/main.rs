@@ -27,6 +27,9 @@ fn the_quick_tier_passes_every_scenario() {
             client: Client::Vltava,
             settings: Settings::default(),
             echo: false,
+            journal_dir: Some(
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-journals"),
+            ),
         };
         match vltava_chaos::run(&cluster, &options) {
             Ok(report) => {
