@@ -9,7 +9,8 @@ use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use vltava_group::offsets::{CommitOffset, CommitOutcome};
 use vltava_group::{
-    DriverOptions, GroupConfig, GroupError, GroupEvent, GroupMember, PendingCommit, Subscription,
+    DriverOptions, GroupConfig, GroupError, GroupEvent, GroupMember, PendingCommit, PendingOffsets,
+    Subscription,
 };
 use vltava_meta::{Interest, MetadataClient, MetadataConfig};
 use vltava_net::{BrokerPool, PoolConfig};
@@ -68,6 +69,10 @@ struct Group {
     /// The automatic commit under way, if any: it runs in the background
     /// so that `poll` never waits for the coordinator.
     auto_commit: Mutex<Option<PendingCommit>>,
+    /// Assigned partitions whose committed offsets are being read (in the
+    /// background): they start, at those offsets, when the answer comes;
+    /// a failed read is tried again, never replaced by the reset policy.
+    starting: Mutex<Vec<(Vec<TopicPartition>, PendingOffsets)>>,
     /// Whether the member's end was already reported.
     ended_reported: AtomicBool,
 }
@@ -125,6 +130,7 @@ impl Consumer {
             group_id,
             last_auto_commit: Mutex::new(Instant::now()),
             auto_commit: Mutex::new(None),
+            starting: Mutex::new(Vec::new()),
             ended_reported: AtomicBool::new(false),
         });
         Ok(consumer)
@@ -281,6 +287,7 @@ impl Consumer {
             group_id,
             last_auto_commit: Mutex::new(Instant::now()),
             auto_commit: Mutex::new(None),
+            starting: Mutex::new(Vec::new()),
             ended_reported: AtomicBool::new(false),
         });
         Ok(consumer)
@@ -373,6 +380,8 @@ impl Consumer {
         p.generation += 1;
         // A partition stopped by an error goes on from the new position.
         p.stuck = false;
+        // A seek decides where a newly assigned partition starts.
+        p.awaiting_committed = false;
         drop(state);
         self.shared.wake.notify_one();
         true
@@ -506,39 +515,25 @@ impl Consumer {
             let _ = self.events.send(event.clone());
             match &event {
                 GroupEvent::Assigned(partitions) => {
-                    let committed = group.member.committed(partitions).await;
-                    let starts: BTreeMap<TopicPartition, Option<i64>> = match committed {
-                        Ok(map) => partitions
-                            .iter()
-                            .map(|tp| {
-                                let start = map.get(tp).cloned().flatten().map(|c| c.offset);
-                                (tp.clone(), start)
-                            })
-                            .collect(),
-                        Err(e) => {
-                            fetches.errors.push(ConsumeError::Group {
-                                group: group.group_id.clone(),
-                                message: format!(
-                                    "reading committed offsets failed ({e}); starting from the reset policy"
-                                ),
-                                fatal: false,
-                            });
-                            partitions.iter().map(|tp| (tp.clone(), None)).collect()
-                        }
-                    };
                     let topics: HashSet<String> =
                         partitions.iter().map(|tp| tp.topic.clone()).collect();
                     self.shared.meta.add_topics(topics);
                     let mut state = self.shared.lock();
-                    for (tp, start) in starts {
-                        let p = state.partitions.entry(tp).or_default();
-                        p.position = start;
+                    for tp in partitions {
+                        let p = state.partitions.entry(tp.clone()).or_default();
+                        p.position = None;
                         p.last_epoch = None;
                         p.generation += 1;
                         p.stuck = false;
+                        p.awaiting_committed = true;
                     }
                     drop(state);
-                    self.shared.wake.notify_one();
+                    let pending = group.member.start_committed(partitions);
+                    group
+                        .starting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((partitions.clone(), pending));
                 }
                 GroupEvent::Revoked(partitions) => {
                     let offsets = if self.shared.config.commit_marks {
@@ -550,8 +545,12 @@ impl Consumer {
                         fetches.errors.push(e);
                     }
                     self.drop_partitions(partitions);
+                    forget_starting(group, partitions);
                 }
-                GroupEvent::Lost(partitions) => self.drop_partitions(partitions),
+                GroupEvent::Lost(partitions) => {
+                    self.drop_partitions(partitions);
+                    forget_starting(group, partitions);
+                }
                 GroupEvent::SessionError { cause, retry_in } => {
                     fetches.errors.push(ConsumeError::Group {
                         group: group.group_id.clone(),
@@ -563,6 +562,7 @@ impl Consumer {
             }
             fetches.events.push(event);
         }
+        self.start_assigned(group, fetches);
         if let Some(error) = group.member.error()
             && !group.ended_reported.swap(true, Ordering::AcqRel)
         {
@@ -609,6 +609,59 @@ impl Consumer {
                 *pending = Some(group.member.start_commit(offsets));
             }
         }
+    }
+
+    /// Starts the assigned partitions whose committed offsets arrived, at
+    /// those offsets (the reset policy where nothing is committed); a read
+    /// that failed is reported and started again.
+    fn start_assigned(&self, group: &Group, fetches: &mut Fetches) {
+        let mut starting = group
+            .starting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut started = Vec::new();
+        for (partitions, pending) in starting.iter_mut() {
+            match pending.outcome() {
+                None => {}
+                Some(Ok(committed)) => {
+                    started.push((std::mem::take(partitions), committed));
+                }
+                Some(Err(e)) => {
+                    fetches.errors.push(ConsumeError::Group {
+                        group: group.group_id.clone(),
+                        message: format!(
+                            "reading the committed offsets of {} assigned partitions failed ({e}); reading them again before fetching them",
+                            partitions.len()
+                        ),
+                        fatal: e.is_fatal(),
+                    });
+                    *pending = group.member.start_committed(partitions);
+                }
+            }
+        }
+        starting.retain(|(partitions, _)| !partitions.is_empty());
+        drop(starting);
+        if started.is_empty() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        for (partitions, committed) in started {
+            for tp in partitions {
+                // Revoked since, or sought by the application: left alone.
+                let Some(p) = state.partitions.get_mut(&tp) else {
+                    continue;
+                };
+                if !p.awaiting_committed {
+                    continue;
+                }
+                p.awaiting_committed = false;
+                p.position = committed.get(&tp).cloned().flatten().map(|c| c.offset);
+                p.last_epoch = None;
+                p.generation += 1;
+            }
+        }
+        drop(state);
+        self.shared.wake.notify_one();
     }
 
     /// Forgets `partitions` and their buffered data.
@@ -709,6 +762,18 @@ impl std::fmt::Debug for Consumer {
             .field("assignment", &self.assignment())
             .finish_non_exhaustive()
     }
+}
+
+/// Forgets assigned partitions that had not started yet.
+fn forget_starting(group: &Group, partitions: &[TopicPartition]) {
+    let mut starting = group
+        .starting
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    for (waiting, _) in starting.iter_mut() {
+        waiting.retain(|tp| !partitions.contains(tp));
+    }
+    starting.retain(|(waiting, _)| !waiting.is_empty());
 }
 
 /// A commit's outcome as the consumer reports it.

@@ -39,6 +39,9 @@ pub(crate) struct PartitionState {
     pub(crate) generation: u64,
     /// An out-of-range position already reported (policy None).
     pub(crate) stuck: bool,
+    /// Assigned by the group, its committed offset not read yet: neither
+    /// fetched nor reset (nor committed) until it is, or until a `seek`.
+    pub(crate) awaiting_committed: bool,
 }
 
 /// A partition's fetched data, waiting for `poll`.
@@ -201,7 +204,7 @@ fn dispatch(
             .map(|l| l.broker.address())
             .collect();
         for (tp, p) in state.partitions.iter_mut() {
-            if p.paused || p.in_flight || p.buffered || p.stuck {
+            if p.paused || p.in_flight || p.buffered || p.stuck || p.awaiting_committed {
                 continue;
             }
             let Some(leader) = snapshot.leader(&tp.topic, tp.partition) else {

@@ -65,7 +65,7 @@ mod subscription;
 pub use classic::ClassicMember;
 pub use config::{GroupConfig, GroupProtocol};
 pub use consumer_protocol::ConsumerMember;
-pub use driver::{DriverOptions, GroupError, GroupMember, PendingCommit};
+pub use driver::{DriverOptions, GroupError, GroupMember, Pending, PendingCommit, PendingOffsets};
 pub use event::{GroupEvent, MemberIdentity};
 pub use subscription::{Subscription, TopicPattern};
 pub use vltava_meta::TopicPartition;

@@ -164,3 +164,68 @@ async fn two_members_split_the_partitions_and_read_everything_once() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// An assigned partition starts at the group's committed offset, read in
+/// the background: `poll` is not held up by it, and a `seek` made when the
+/// assignment is reported decides the start, whatever the commit says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seek_on_assignment_wins_over_the_committed_offset_read_after_it() {
+    let cluster = shared_cluster();
+    let topic = unique_topic("group-seek");
+    cluster.create_topic(&topic, 2, 3).unwrap();
+    produce(&cluster.bootstrap(), &topic, 400).await;
+    let group = unique_topic("group-seek-g");
+
+    // A first member commits 50 on every partition and leaves.
+    let first = Consumer::subscribe(
+        &cluster.bootstrap(),
+        config(),
+        GroupConfig::new(group.as_str()),
+        [topic.as_str()],
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first.assignment().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the first member got no partitions"
+        );
+        first.poll(Duration::from_millis(100)).await;
+    }
+    for tp in first.assignment() {
+        assert!(first.seek(&tp, 50));
+    }
+    first.commit().await.unwrap();
+    first.close().await.unwrap();
+
+    // The second member seeks p0 to 10 as soon as it hears of it; p1
+    // starts at the committed 50.
+    let second = Consumer::subscribe(
+        &cluster.bootstrap(),
+        config(),
+        GroupConfig::new(group.as_str()),
+        [topic.as_str()],
+    )
+    .unwrap();
+    let mut first_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first_offsets.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not every partition delivered: {first_offsets:?}"
+        );
+        let fetches = second.poll(Duration::from_millis(100)).await;
+        for event in &fetches.events {
+            if let GroupEvent::Assigned(partitions) = event {
+                for tp in partitions.iter().filter(|tp| tp.partition == 0) {
+                    assert!(second.seek(tp, 10), "an assigned partition can be sought");
+                }
+            }
+        }
+        for r in fetches.records() {
+            first_offsets.entry(r.partition).or_insert(r.offset);
+        }
+    }
+    assert_eq!(first_offsets, BTreeMap::from([(0, 10), (1, 50)]));
+    second.close().await.unwrap();
+}

@@ -261,18 +261,26 @@ impl Drop for TaskGuard {
     }
 }
 
-/// A commit started by [`GroupMember::start_commit`].
+/// An offsets request handed to the member's task, whose answer is read
+/// later: [`GroupMember::start_commit`] and
+/// [`GroupMember::start_committed`].
 #[derive(Debug)]
-pub struct PendingCommit {
-    answer: Result<oneshot::Receiver<Result<CommitOutcome, GroupError>>, GroupError>,
+pub struct Pending<T> {
+    answer: Result<oneshot::Receiver<Result<T, GroupError>>, GroupError>,
     group_id: String,
 }
 
-impl PendingCommit {
-    /// The outcome once the commit is done, `None` while it is under way.
+/// A commit started by [`GroupMember::start_commit`].
+pub type PendingCommit = Pending<CommitOutcome>;
+
+/// A read of committed offsets started by [`GroupMember::start_committed`].
+pub type PendingOffsets = Pending<BTreeMap<TopicPartition, Option<CommitOffset>>>;
+
+impl<T> Pending<T> {
+    /// The outcome once the request is done, `None` while it is under way.
     /// The outcome is given once: call this until it returns `Some`, then
-    /// drop the `PendingCommit`.
-    pub fn outcome(&mut self) -> Option<Result<CommitOutcome, GroupError>> {
+    /// drop the `Pending`.
+    pub fn outcome(&mut self) -> Option<Result<T, GroupError>> {
         match &mut self.answer {
             Err(error) => Some(Err(error.clone())),
             Ok(answer) => match answer.try_recv() {
@@ -569,16 +577,35 @@ impl GroupMember {
     /// one.
     pub fn start_commit(&self, offsets: BTreeMap<TopicPartition, CommitOffset>) -> PendingCommit {
         let (reply, answer) = oneshot::channel();
-        let answer = if self
-            .commands
-            .send(Command::Commit { offsets, reply })
-            .is_err()
-        {
+        self.start_request(Command::Commit { offsets, reply }, answer)
+    }
+
+    /// [`GroupMember::committed`] without waiting: the read is handed to
+    /// the member's task at once and its outcome read later from the
+    /// returned [`PendingOffsets`]. What the consumer uses when partitions
+    /// are assigned, so that a coordinator that is away never holds up
+    /// `poll`, and a read that fails is tried again rather than replaced
+    /// by the reset policy.
+    pub fn start_committed(&self, partitions: &[TopicPartition]) -> PendingOffsets {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Committed {
+            partitions: partitions.to_vec(),
+            reply,
+        };
+        self.start_request(command, answer)
+    }
+
+    fn start_request<T>(
+        &self,
+        command: Command,
+        answer: oneshot::Receiver<Result<T, GroupError>>,
+    ) -> Pending<T> {
+        let answer = if self.commands.send(command).is_err() {
             Err(self.ended())
         } else {
             Ok(answer)
         };
-        PendingCommit {
+        Pending {
             answer,
             group_id: self.shared.group_id.clone(),
         }
