@@ -105,6 +105,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err("--full and --soak are separate tiers; pick one".into());
     }
 
+    let client_flag = client.clone();
     let clients = match client.as_str() {
         "vltava" => vec![Client::Vltava],
         "franz-go" => vec![Client::FranzGo(build_franz_go()?)],
@@ -177,6 +178,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     .map_err(|e| format!("{scenario} [{protocol}]: {e}"))?;
                 println!("{}", report.summary());
                 reports.push(report);
+                // The table so far, so an interrupted tier still leaves its figures.
+                if let Some(file) = &report_file {
+                    let table = report::table(&reports);
+                    write_report(file, &table, full, &client_flag, runs, false)?;
+                }
             }
         }
     }
@@ -187,7 +193,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     if let Some(file) = report_file {
-        write_report(&file, &table, full, &client, runs)?;
+        write_report(&file, &table, full, &client_flag, runs, true)?;
         println!("wrote the table into {}", file.display());
     }
     // The suite judges vltava; franz-go's runs are there to compare with
@@ -269,6 +275,7 @@ fn write_report(
     full: bool,
     client: &str,
     runs: usize,
+    complete: bool,
 ) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
@@ -282,8 +289,13 @@ fn write_report(
         if full { "--full " } else { "" },
         file.display()
     );
+    let status = if complete {
+        String::new()
+    } else {
+        " (under way: the runs so far)".to_owned()
+    };
     let new = format!(
-        "{}{BEGIN}\n\nProduced by `{command}`.\n\n{table}\n{}",
+        "{}{BEGIN}\n\nProduced by `{command}`{status}.\n\n{table}\n{}",
         &text[..begin],
         &text[end..]
     );
