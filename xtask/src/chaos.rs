@@ -122,15 +122,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .as_ref()
                 .and_then(|p| p.first().copied())
                 .unwrap_or(Protocol::CooperativeSticky);
-            let report = vltava_chaos::run::soak(
-                &cluster,
+            let options = RunOptions {
+                scenario: Scenario::Soak,
                 protocol,
-                client,
-                Settings::default(),
-                Duration::from_secs(minutes * 60),
-                !quiet,
-                Some(journal_dir()),
-            )?;
+                client: client.clone(),
+                settings: Settings::default(),
+                echo: !quiet,
+                journal_dir: Some(journal_dir()),
+                soak: Duration::from_secs(minutes * 60),
+            };
+            let report = vltava_chaos::run(&cluster, &options)?;
             println!("{}", report.summary());
             failed |= !report.passed();
         }
@@ -173,6 +174,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     settings: Settings::default(),
                     echo: !quiet,
                     journal_dir: Some(journal_dir()),
+                    soak: Duration::ZERO,
                 };
                 let report = vltava_chaos::run(&cluster, &options)
                     .map_err(|e| format!("{scenario} [{protocol}]: {e}"))?;

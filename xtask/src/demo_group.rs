@@ -23,6 +23,7 @@ pub(crate) fn run(cluster: &Cluster) -> Result<(), String> {
         settings,
         echo: true,
         journal_dir: None,
+        soak: std::time::Duration::ZERO,
     };
     let report = vltava_chaos::run(cluster, &options)?;
     let a = &report.account;

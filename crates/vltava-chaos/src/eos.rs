@@ -19,7 +19,7 @@ use vltava::{
 use vltava_testkit::Cluster;
 
 use crate::journal::{Journal, What, Who};
-use crate::member::{Client, MemberSpec, event_entry, seq_of, vltava_configs};
+use crate::member::{Client, MemberSpec, note_events_and_errors, seq_of, vltava_configs};
 use crate::observe::Observer;
 use crate::produce::SeqProducer;
 use crate::run::{RunOptions, wait_in_sync};
@@ -274,20 +274,7 @@ impl EosMember {
                     f = consumer.poll(Duration::from_millis(200)) => f,
                     _ = watch.changed() => continue,
                 };
-                for event in &fetches.events {
-                    if let Some(what) = event_entry(event) {
-                        journal.write(who, what);
-                    }
-                }
-                for error in &fetches.errors {
-                    journal.write(
-                        who,
-                        What::Error {
-                            fatal: error.is_fatal(),
-                            text: error.to_string(),
-                        },
-                    );
-                }
+                note_events_and_errors(&journal, who, &fetches);
                 let records: Vec<(i32, i64, u64)> = fetches
                     .records()
                     .map(|r| (r.partition, r.offset, seq_of(r.value.as_deref())))

@@ -225,20 +225,7 @@ fn start_vltava(index: usize, spec: &MemberSpec, journal: Arc<Journal>) -> Resul
                 f = consumer.poll(Duration::from_millis(200)) => f,
                 _ = watch.changed() => continue,
             };
-            for event in &fetches.events {
-                if let Some(what) = event_entry(event) {
-                    journal.write(who, what);
-                }
-            }
-            for error in &fetches.errors {
-                journal.write(
-                    who,
-                    What::Error {
-                        fatal: error.is_fatal(),
-                        text: error.to_string(),
-                    },
-                );
-            }
+            note_events_and_errors(&journal, who, &fetches);
             journal.consumed(
                 index,
                 fetches
@@ -248,6 +235,24 @@ fn start_vltava(index: usize, spec: &MemberSpec, journal: Arc<Journal>) -> Resul
         }
     });
     Ok(Inner::Vltava { control, task })
+}
+
+/// Writes what a poll reported besides records: group events and errors.
+pub(crate) fn note_events_and_errors(journal: &Journal, who: Who, fetches: &vltava::Fetches) {
+    for event in &fetches.events {
+        if let Some(what) = event_entry(event) {
+            journal.write(who, what);
+        }
+    }
+    for error in &fetches.errors {
+        journal.write(
+            who,
+            What::Error {
+                fatal: error.is_fatal(),
+                text: error.to_string(),
+            },
+        );
+    }
 }
 
 /// The journal entry for a group event (`None` for those the verdict does

@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// Where to write the run's whole journal (one file per run), for a
     /// post-mortem; `None`: nowhere.
     pub journal_dir: Option<std::path::PathBuf>,
+    /// How long [`Scenario::Soak`] injects faults (other scenarios ignore it).
+    pub soak: Duration,
 }
 
 /// What a run found.
@@ -140,6 +142,7 @@ pub fn run(cluster: &Cluster, options: &RunOptions) -> Result<RunReport, String>
     let n = options.scenario.number();
     let prefix = match options.scenario {
         Scenario::Mission => "vltava-demo".to_owned(),
+        Scenario::Soak => "chaos-soak".to_owned(),
         _ => format!("chaos-s{n}"),
     };
     let topic = vltava_testkit::unique_name(&prefix);
@@ -168,7 +171,7 @@ pub fn run(cluster: &Cluster, options: &RunOptions) -> Result<RunReport, String>
         let watcher = watch_leaders(cluster, &topic, journal.clone())?;
         let mut run = Running::start(&spec, options, journal.clone()).await?;
         run.settle().await?;
-        faults(cluster, options.scenario, &mut run, &group, &topic).await?;
+        faults(cluster, options, &mut run, &group, &topic).await?;
         let (produced, drained_at, drain) = run.finish().await;
         watcher.store(true, std::sync::atomic::Ordering::Release);
         let expect = options.scenario.expect(s);
@@ -408,11 +411,12 @@ impl Running {
 /// Runs the scenario's faults.
 async fn faults(
     cluster: &Cluster,
-    scenario: Scenario,
+    options: &RunOptions,
     run: &mut Running,
     group: &str,
     topic: &str,
 ) -> Result<(), String> {
+    let scenario = options.scenario;
     let journal = run.journal.clone();
     let fault = |text: String| journal.write(Who::Runner, What::Fault(text));
     let healed = |text: String| journal.write(Who::Runner, What::Healed(text));
@@ -552,7 +556,8 @@ async fn faults(
             cluster.start_node(node).map_err(e)?;
             healed(format!("node {node} back"));
         }
-        Scenario::ExactlyOnce | Scenario::Soak => {
+        Scenario::Soak => random_faults(cluster, &journal, options.soak).await?,
+        Scenario::ExactlyOnce => {
             return Err(format!("{scenario} has no fault script of its own"));
         }
     }
@@ -670,130 +675,65 @@ pub fn wait_in_sync(cluster: &Cluster, within: Duration) -> Result<(), String> {
     }
 }
 
-/// The soak: random faults on random nodes every 10 to 20 s for `length`,
-/// one node at a time (kill -9, clean stop, SIGSTOP, each undone before the
-/// next), with the same checks as the scenarios (duplicates within the
-/// window; every fault recovered from).
-pub fn soak(
+/// The soak's faults: random faults on random nodes every 10 to 20 s for
+/// `length`, one node at a time (kill -9, clean stop, SIGSTOP, restart,
+/// each undone before the next). The seed is written to the journal;
+/// `VLTAVA_CHAOS_SEED` repeats a soak.
+async fn random_faults(
     cluster: &Cluster,
-    protocol: Protocol,
-    client: &Client,
-    settings: Settings,
+    journal: &Journal,
     length: Duration,
-    echo: bool,
-    journal_dir: Option<std::path::PathBuf>,
-) -> Result<RunReport, String> {
-    let started = Instant::now();
+) -> Result<(), String> {
+    let e = |e: vltava_testkit::Error| e.to_string();
     let nodes = cluster.node_ids();
-    cluster.start_nodes(&nodes).map_err(|e| e.to_string())?;
-    wait_in_sync(cluster, Duration::from_secs(120))?;
-    let topic = vltava_testkit::unique_name("chaos-soak");
-    let group = vltava_testkit::unique_name(&format!("chaos-soak-{protocol}"));
-    cluster
-        .create_topic_with_configs(
-            &topic,
-            settings.partitions,
-            3,
-            &[("min.insync.replicas", "2")],
-        )
-        .map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting a tokio runtime: {e}"))?;
-    let journal = Arc::new(Journal::new(echo));
-    let spec = MemberSpec {
-        bootstrap: cluster.bootstrap(),
-        topic,
-        group,
-        protocol,
-        settings: settings.clone(),
-    };
-    let options = RunOptions {
-        scenario: Scenario::Soak,
-        protocol,
-        client: client.clone(),
-        settings: settings.clone(),
-        echo,
-        journal_dir,
-    };
     let mut random = Random::seeded();
     journal.write(
         Who::Runner,
         What::Step(format!("soak seed {} for {:?}", random.seed, length)),
     );
-    let (account, failures) = runtime.block_on(async {
-        let mut run = Running::start(&spec, &options, journal.clone()).await?;
-        run.settle().await?;
-        let e = |e: vltava_testkit::Error| e.to_string();
-        let end = Instant::now() + length;
-        while Instant::now() < end {
-            let node = nodes[random.below(nodes.len())];
-            let period = Duration::from_secs(10 + random.below(11) as u64);
-            let since = Instant::now();
-            let held = Duration::from_secs(2 + random.below(6) as u64);
-            match random.below(4) {
-                0 => {
-                    journal.write(Who::Runner, What::Fault(format!("kill -9 node {node}")));
-                    cluster.kill(node).map_err(e)?;
-                    tokio::time::sleep(held).await;
-                    cluster.start_node(node).map_err(e)?;
-                }
-                1 => {
-                    journal.write(
-                        Who::Runner,
-                        What::Fault(format!("clean stop of node {node}")),
-                    );
-                    cluster.stop(node).map_err(e)?;
-                    tokio::time::sleep(held).await;
-                    cluster.start_node(node).map_err(e)?;
-                }
-                2 => {
-                    journal.write(
-                        Who::Runner,
-                        What::Fault(format!("SIGSTOP node {node} for {} s", held.as_secs())),
-                    );
-                    cluster.pause(node).map_err(e)?;
-                    tokio::time::sleep(held).await;
-                    cluster.resume(node).map_err(e)?;
-                }
-                _ => {
-                    journal.write(Who::Runner, What::Fault(format!("restart of node {node}")));
-                    cluster.restart(node).map_err(e)?;
-                }
+    let end = Instant::now() + length;
+    while Instant::now() < end {
+        let node = nodes[random.below(nodes.len())];
+        let period = Duration::from_secs(10 + random.below(11) as u64);
+        let since = Instant::now();
+        let held = Duration::from_secs(2 + random.below(6) as u64);
+        match random.below(4) {
+            0 => {
+                journal.write(Who::Runner, What::Fault(format!("kill -9 node {node}")));
+                cluster.kill(node).map_err(e)?;
+                tokio::time::sleep(held).await;
+                cluster.start_node(node).map_err(e)?;
             }
-            journal.write(Who::Runner, What::Healed(format!("node {node} back")));
-            wait_in_sync(cluster, Duration::from_secs(90))?;
-            if let Some(rest) = period.checked_sub(since.elapsed()) {
-                tokio::time::sleep(rest).await;
+            1 => {
+                journal.write(
+                    Who::Runner,
+                    What::Fault(format!("clean stop of node {node}")),
+                );
+                cluster.stop(node).map_err(e)?;
+                tokio::time::sleep(held).await;
+                cluster.start_node(node).map_err(e)?;
+            }
+            2 => {
+                journal.write(
+                    Who::Runner,
+                    What::Fault(format!("SIGSTOP node {node} for {} s", held.as_secs())),
+                );
+                cluster.pause(node).map_err(e)?;
+                tokio::time::sleep(held).await;
+                cluster.resume(node).map_err(e)?;
+            }
+            _ => {
+                journal.write(Who::Runner, What::Fault(format!("restart of node {node}")));
+                cluster.restart(node).map_err(e)?;
             }
         }
-        tokio::time::sleep(Duration::from_secs(8)).await;
-        let (produced, drained_at, drain) = run.finish().await;
-        let expect = Scenario::Soak.expect(&settings);
-        let account = verdict::account(
-            &journal.entries(),
-            &produced,
-            settings.partitions,
-            &expect,
-            drained_at,
-            drain,
-        );
-        let failures = verdict::judge(&account, &expect);
-        Ok::<_, String>((account, failures))
-    })?;
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    let journal_file = write_journal(&options, &spec.group, &journal);
-    Ok(RunReport {
-        scenario: Scenario::Soak,
-        protocol,
-        client: client.name(),
-        account,
-        failures,
-        took: started.elapsed(),
-        journal: journal_file,
-    })
+        journal.write(Who::Runner, What::Healed(format!("node {node} back")));
+        wait_in_sync(cluster, Duration::from_secs(90))?;
+        if let Some(rest) = period.checked_sub(since.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    Ok(())
 }
 
 /// A small xorshift generator: the soak's choices, reproducible from the

@@ -118,12 +118,24 @@ impl Consumer {
         options: DriverOptions,
     ) -> Result<Self, ConsumeError> {
         let group_id = group.group_id.clone();
-        let member = GroupMember::with_subscription(meta.clone(), group, subscription, options)
-            .map_err(|e| ConsumeError::Group {
-                group: group_id.clone(),
-                message: format!("group `{group_id}`: {e}"),
-                fatal: true,
-            })?;
+        let member = GroupMember::with_subscription(meta.clone(), group, subscription, options);
+        Self::in_group(meta, config, group_id, member)
+    }
+
+    /// A consumer around a newly made group member.
+    fn in_group(
+        meta: MetadataClient,
+        config: ConsumerConfig,
+        group_id: String,
+        member: Result<GroupMember, GroupError>,
+    ) -> Result<Self, ConsumeError> {
+        let member = member.map_err(|e| ConsumeError::Group {
+            group: group_id.clone(),
+            // Construction errors (configuration, assignor names) do not
+            // name the group; everything the group layer says later does.
+            message: format!("group `{group_id}`: {e}"),
+            fatal: true,
+        })?;
         let mut consumer = Self::with_metadata(meta, config);
         consumer.group = Some(Group {
             member,
@@ -273,24 +285,8 @@ impl Consumer {
         S: Into<String>,
     {
         let group_id = group.group_id.clone();
-        let member =
-            GroupMember::new(meta.clone(), group, topics).map_err(|e| ConsumeError::Group {
-                group: group_id.clone(),
-                // Construction errors (configuration, assignor names) do not
-                // name the group; everything the group layer says later does.
-                message: format!("group `{group_id}`: {e}"),
-                fatal: true,
-            })?;
-        let mut consumer = Self::with_metadata(meta, config);
-        consumer.group = Some(Group {
-            member,
-            group_id,
-            last_auto_commit: Mutex::new(Instant::now()),
-            auto_commit: Mutex::new(None),
-            starting: Mutex::new(Vec::new()),
-            ended_reported: AtomicBool::new(false),
-        });
-        Ok(consumer)
+        let member = GroupMember::new(meta.clone(), group, topics);
+        Self::in_group(meta, config, group_id, member)
     }
 
     /// The group id, for a consumer that subscribed.

@@ -30,6 +30,7 @@ fn the_quick_tier_passes_every_scenario() {
             journal_dir: Some(
                 std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-journals"),
             ),
+            soak: std::time::Duration::ZERO,
         };
         match vltava_chaos::run(&cluster, &options) {
             Ok(report) => {
