@@ -215,7 +215,10 @@ impl Accumulator {
             Some(held) => held.merge(record.permit),
             None => batch.permit = Some(record.permit),
         }
-        let full = batch.size() >= self.config.batch_size || queue.batches.len() > 1;
+        // The sender looks when a batch starts (its linger is to be timed;
+        // the one before it, if any, is ready now) or fills up: once per
+        // batch each, not once per record.
+        let full = batch.size() >= self.config.batch_size;
         Ok((outcome, full || created))
     }
 
