@@ -239,23 +239,29 @@ impl Producer {
                 }
             }
         };
-        let (delivery, wake) = {
-            let mut acc = shared.lock_acc();
-            acc.append(
-                &record.topic,
-                partition,
-                Append {
-                    timestamp,
-                    key: record.key.as_deref(),
-                    value: record.value.as_deref(),
-                    headers: &headers,
-                    estimate,
-                    permit,
-                },
-                Instant::now,
-            )?
-        };
+        // Counted before the record is in a batch: once it is, the sender
+        // may settle it (and count it off) before this thread runs again.
         shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        let appended = shared.lock_acc().append(
+            &record.topic,
+            partition,
+            Append {
+                timestamp,
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: &headers,
+                estimate,
+                permit,
+            },
+            Instant::now,
+        );
+        let (delivery, wake) = match appended {
+            Ok(appended) => appended,
+            Err(error) => {
+                shared.settled(1);
+                return Err(error);
+            }
+        };
         if wake {
             shared.wake.notify_one();
         }
