@@ -10,6 +10,7 @@ mod fixtures;
 mod flags;
 mod fuzz;
 mod peers;
+mod peers_chart;
 mod test;
 
 use std::path::PathBuf;

@@ -19,7 +19,8 @@ cargo xtask bench peers [OPTIONS]
 
 Consumes, then produces, the same records with vltava, franz-go, rust-rdkafka
 (librdkafka) and the Java client (kafka-clients), one process each, on a local
-one-node Kafka cluster, and writes a markdown report.
+one-node Kafka cluster, and writes a markdown report and a chart (SVG) of
+records/s and CPU per client, codec and mode.
 
 Consume: the topic of each codec is written once (by vltava's producer), then
 read whole from the earliest offset by each client in turn, the order rotated
@@ -38,6 +39,7 @@ Options:
   --batch-bytes B    producers' batch size (default 65536)
   --timeout S        a client run that takes longer is killed and reported (default 600)
   --out FILE         the report (default target/peers/report.md)
+  --chart FILE       the chart, SVG (default: the report's path with .svg)
   --keep-cluster     leave the cluster up at the end
 
 Builds every peer first, cached under target/peers/: `go build` (franz-go,
@@ -67,6 +69,7 @@ struct Options {
     batch_bytes: usize,
     timeout: Duration,
     out: PathBuf,
+    chart: PathBuf,
     keep_cluster: bool,
 }
 
@@ -106,6 +109,14 @@ impl Options {
             "produce" => (false, true),
             other => return Err(format!("--mode: `{other}` is not consume, produce or both")),
         };
+        let out = flags
+            .value("--out")?
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target_dir().join("peers").join("report.md"));
+        let chart = flags
+            .value("--chart")?
+            .map(PathBuf::from)
+            .unwrap_or_else(|| out.with_extension("svg"));
         let options = Self {
             records: parse("--records", flags.value("--records")?, 10_000_000)?,
             value_size: parse("--value-size", flags.value("--value-size")?, 100)?,
@@ -118,10 +129,8 @@ impl Options {
             linger_ms: parse("--linger-ms", flags.value("--linger-ms")?, 5)?,
             batch_bytes: parse("--batch-bytes", flags.value("--batch-bytes")?, 65_536)?,
             timeout: Duration::from_secs(parse("--timeout", flags.value("--timeout")?, 600)?),
-            out: flags
-                .value("--out")?
-                .map(PathBuf::from)
-                .unwrap_or_else(|| target_dir().join("peers").join("report.md")),
+            out,
+            chart,
             keep_cluster: flags.switch("--keep-cluster"),
         };
         flags.finish()?;
@@ -625,6 +634,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     result?;
 
+    let load_after = load_average();
     let report = report(
         &options,
         args,
@@ -633,7 +643,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         &kafka_version,
         &tables,
         &settings,
-        (load_before, load_average()),
+        (load_before.clone(), load_after.clone()),
         started.elapsed(),
     );
     if let Some(parent) = options.out.parent() {
@@ -644,7 +654,78 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", options.out.display()))?;
     println!("{report}");
     eprintln!("report written to {}", options.out.display());
+    if let Some(parent) = options.chart.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    chart(&options, &peers, &tables, (load_before, load_after))?;
+    eprintln!("chart written to {}", options.chart.display());
     Ok(())
+}
+
+/// The run's chart: medians with min–max whiskers per client and codec,
+/// records/s above, CPU below, one column per mode.
+fn chart(
+    options: &Options,
+    peers: &[Peer],
+    tables: &[((&str, String), Table)],
+    (load_before, load_after): (String, String),
+) -> Result<(), String> {
+    use crate::peers_chart::{Bar, Metric, Panel};
+    let mut panels: Vec<Panel> = Vec::new();
+    for ((mode, codec), table) in tables {
+        for metric in [Metric::RecordsPerSecond, Metric::CpuPerMillion] {
+            let value: fn(&Measure) -> f64 = match metric {
+                Metric::RecordsPerSecond => Measure::records_per_s,
+                Metric::CpuPerMillion => Measure::cpu_per_million,
+            };
+            let bars = table
+                .measures
+                .iter()
+                .map(|(client, measures)| {
+                    let (median, min, max) = median_min_max(measures.iter().map(value).collect());
+                    Bar {
+                        client: client.clone(),
+                        median,
+                        min,
+                        max,
+                    }
+                })
+                .collect();
+            let index = match panels
+                .iter()
+                .position(|p| p.mode == *mode && p.metric == metric)
+            {
+                Some(index) => index,
+                None => {
+                    panels.push(Panel {
+                        mode: (*mode).to_owned(),
+                        metric,
+                        codecs: Vec::new(),
+                    });
+                    panels.len() - 1
+                }
+            };
+            panels[index].codecs.push((codec.clone(), bars));
+        }
+    }
+    let clients: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
+    let date = tool_version("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let title = format!(
+        "cargo xtask bench peers, {date}: {} records of {} B per run, {} run(s)",
+        group(options.records as f64, 0),
+        options.value_size,
+        options.runs
+    );
+    let subtitle = format!(
+        "Kafka on one node, {} partition(s); acks=all, idempotent, linger {} ms, batch {} B; \
+         bars: median, whiskers: min–max; {} cores, load average {load_before} at the start, {load_after} at the end",
+        options.partitions,
+        options.linger_ms,
+        options.batch_bytes,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    crate::peers_chart::write(&options.chart, &title, &subtitle, &clients, &panels)
 }
 
 fn record_run(

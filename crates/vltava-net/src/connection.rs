@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -245,6 +246,35 @@ impl Connection {
         version: i16,
         body: R,
     ) -> Result<R::Response, NetError> {
+        self.enqueue_at(version, body).await?.response().await
+    }
+
+    /// Puts `body` (at the negotiated version) on the wire and returns
+    /// once it is queued for writing, without waiting for the response:
+    /// await [`PendingResponse::response`] for that.
+    ///
+    /// Requests are written in the order their `enqueue` calls return, so
+    /// a caller that needs an order on the wire (the idempotent producer:
+    /// a partition's sequences must arrive in order) starts each request
+    /// after the previous one's `enqueue` returned. [`Connection::send`]
+    /// gives no such order between concurrent callers.
+    ///
+    /// Waits for a throttle (KIP-219) and for a free in-flight slot first;
+    /// the request timeout counts from the call, that wait included.
+    /// Cancellation safe: dropping the future or the [`PendingResponse`]
+    /// forgets the request, and its response is read and discarded.
+    pub async fn enqueue<R: Request>(&self, body: R) -> Result<PendingResponse<R>, NetError> {
+        let version = self.version_for(R::API_KEY)?;
+        self.enqueue_at(version, body).await
+    }
+
+    /// [`Connection::enqueue`] at `version`, which the broker must have
+    /// announced.
+    pub async fn enqueue_at<R: Request>(
+        &self,
+        version: i16,
+        body: R,
+    ) -> Result<PendingResponse<R>, NetError> {
         let theirs = self.versions.broker_range(R::API_KEY);
         if !theirs.is_some_and(|range| range.contains(version)) {
             return Err(NetError::UnsupportedVersion {
@@ -261,10 +291,11 @@ impl Connection {
         if let Some(until) = self.throttled_until() {
             tokio::time::sleep_until(until.into()).await;
         }
-        let frame = self.round_trip(version, &body).await?;
-        let (_header, response) = vltava_wire::decode_response::<R::Response>(version, &frame)?;
-        self.shared.throttle(response.throttle_time_ms());
-        Ok(response)
+        let reply = self.queue::<R>(version, &body).await?;
+        Ok(PendingResponse {
+            reply,
+            _response: PhantomData,
+        })
     }
 
     /// Sends a Produce request with `acks = 0`, which the broker does not
@@ -306,30 +337,35 @@ impl Connection {
     /// at most the request timeout, waiting for a free in-flight slot
     /// included.
     async fn round_trip<R: Request>(&self, version: i16, body: &R) -> Result<Bytes, NetError> {
-        let buf = self.encode(version, body)?;
-        let exchange = async {
-            let permit = self
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| self.shared.closed_error())?;
-            let reply = self.start::<R>(buf, permit)?;
-            match reply.await {
-                Ok(result) => result,
-                // The sender went away unanswered: only when the tasks were
-                // torn down without closing, e.g. the runtime is shutting down.
-                Err(_) => Err(self.shared.closed_error()),
-            }
+        self.queue::<R>(version, body).await?.frame().await
+    }
+
+    /// Encodes a request, waits for a free in-flight slot (within the
+    /// request timeout) and queues it for writing; returns the receiver of
+    /// its response frame, which keeps the rest of the request timeout.
+    async fn queue<R: Request>(&self, version: i16, body: &R) -> Result<Reply, NetError> {
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let timeout = || NetError::Timeout {
+            broker: self.shared.broker.clone(),
+            api_key: R::API_KEY,
+            timeout: self.config.request_timeout,
         };
-        match tokio::time::timeout(self.config.request_timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(NetError::Timeout {
-                broker: self.shared.broker.clone(),
-                api_key: R::API_KEY,
-                timeout: self.config.request_timeout,
-            }),
-        }
+        let buf = self.encode(version, body)?;
+        let permit =
+            match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => return Err(self.shared.closed_error()),
+                Err(_) => return Err(timeout()),
+            };
+        let receiver = self.start::<R>(buf, permit)?;
+        Ok(Reply {
+            receiver,
+            deadline,
+            shared: self.shared.clone(),
+            api_key: R::API_KEY,
+            version,
+            timeout: self.config.request_timeout,
+        })
     }
 
     /// Encodes a request frame with a placeholder correlation id, patched
@@ -423,6 +459,65 @@ impl Connection {
             self.sasl_session = Some(crate::sasl::authenticate(self, &sasl).await?);
         }
         Ok(())
+    }
+}
+
+/// A request on the wire, waiting for its response: what
+/// [`Connection::enqueue`] returns. Dropping it forgets the request; its
+/// response is read and discarded when it comes.
+#[must_use = "the request is on the wire; await `response` for its answer"]
+pub struct PendingResponse<R: Request> {
+    reply: Reply,
+    _response: PhantomData<fn() -> R>,
+}
+
+impl<R: Request> PendingResponse<R> {
+    /// Waits for the response, at most what is left of the request
+    /// timeout, and decodes it. Cancellation safe.
+    pub async fn response(self) -> Result<R::Response, NetError> {
+        let shared = self.reply.shared.clone();
+        let version = self.reply.version;
+        let frame = self.reply.frame().await?;
+        let (_header, response) = vltava_wire::decode_response::<R::Response>(version, &frame)?;
+        shared.throttle(response.throttle_time_ms());
+        Ok(response)
+    }
+}
+
+impl<R: Request> fmt::Debug for PendingResponse<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingResponse")
+            .field("broker", &self.reply.shared.broker)
+            .field("api_key", &self.reply.api_key)
+            .field("version", &self.reply.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The receiving end of one queued request, with its deadline.
+struct Reply {
+    receiver: oneshot::Receiver<Result<Bytes, NetError>>,
+    deadline: tokio::time::Instant,
+    shared: Arc<Shared>,
+    api_key: ApiKey,
+    version: i16,
+    timeout: Duration,
+}
+
+impl Reply {
+    /// The response frame (header included), by the deadline.
+    async fn frame(self) -> Result<Bytes, NetError> {
+        match tokio::time::timeout_at(self.deadline, self.receiver).await {
+            Ok(Ok(result)) => result,
+            // The sender went away unanswered: only when the tasks were
+            // torn down without closing, e.g. the runtime is shutting down.
+            Ok(Err(_)) => Err(self.shared.closed_error()),
+            Err(_) => Err(NetError::Timeout {
+                broker: self.shared.broker.clone(),
+                api_key: self.api_key,
+                timeout: self.timeout,
+            }),
+        }
     }
 }
 

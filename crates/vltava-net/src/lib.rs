@@ -99,7 +99,7 @@ mod versions;
 
 pub use backoff::{Backoff, Jitter};
 pub use config::ConnectionConfig;
-pub use connection::Connection;
+pub use connection::{Connection, PendingResponse};
 pub use error::{DisconnectReason, NetError};
 pub use pool::{BrokerPool, PoolConfig, Purpose};
 pub use recovery::Recovery;

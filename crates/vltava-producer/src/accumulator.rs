@@ -7,21 +7,13 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 use vltava_wire::compression::Compression;
 use vltava_wire::records::{RecordBatchBuilder, RecordHeader, RecordsError};
 
 use crate::error::ProduceError;
-use crate::record::{RecordMetadata, TopicPartition};
-
-/// What the producer tells the sender of one record: its place in the
-/// batch, and where to report the outcome.
-#[derive(Debug)]
-pub(crate) struct Delivery {
-    pub(crate) offset_delta: i32,
-    pub(crate) timestamp: i64,
-    pub(crate) reply: oneshot::Sender<Result<RecordMetadata, ProduceError>>,
-}
+use crate::outcome::{Delivery, OutcomeSender};
+use crate::record::TopicPartition;
 
 /// A batch of one partition's records, open until sealed, then sent (and
 /// maybe resent) as the same bytes.
@@ -29,7 +21,8 @@ pub(crate) struct Delivery {
 pub(crate) struct ProducerBatch {
     pub(crate) tp: TopicPartition,
     builder: RecordBatchBuilder,
-    pub(crate) deliveries: Vec<Delivery>,
+    /// What the records' deliveries wait on.
+    outcome: OutcomeSender,
     pub(crate) created: Instant,
     /// The records' share of the buffer memory, released with the batch.
     permit: Option<OwnedSemaphorePermit>,
@@ -52,11 +45,16 @@ pub(crate) struct Sealed {
 
 impl ProducerBatch {
     pub(crate) fn record_count(&self) -> usize {
-        self.deliveries.len()
+        self.builder.record_count()
     }
 
     fn size(&self) -> usize {
         self.builder.uncompressed_size()
+    }
+
+    #[cfg(test)]
+    fn builder_capacity(&self) -> usize {
+        self.builder.capacity()
     }
 
     /// Fixes the batch's bytes with the producer's identity; done once.
@@ -68,13 +66,18 @@ impl ProducerBatch {
         transactional: bool,
     ) -> Result<&Sealed, RecordsError> {
         if self.sealed.is_none() {
-            let builder = self
-                .builder
-                .clone()
-                .producer(producer_id, producer_epoch, base_sequence)
-                .transactional(transactional);
+            // Taken out and put back rather than cloned: a clone would
+            // copy every record once more.
+            let builder = std::mem::replace(
+                &mut self.builder,
+                RecordBatchBuilder::new(Compression::None),
+            )
+            .producer(producer_id, producer_epoch, base_sequence)
+            .transactional(transactional);
             let mut out = bytes::BytesMut::with_capacity(builder.uncompressed_size());
-            builder.build(&mut out)?;
+            let built = builder.build(&mut out);
+            self.builder = builder;
+            built?;
             self.sealed = Some(Sealed {
                 base_sequence,
                 bytes: out.freeze(),
@@ -89,27 +92,15 @@ impl ProducerBatch {
         self.sealed = None;
     }
 
-    /// Completes every record of the batch with its offset.
+    /// Completes every record of the batch with its offset (`-1` when
+    /// unknown).
     pub(crate) fn complete(self, base_offset: i64, log_append_time: Option<i64>) {
-        for delivery in self.deliveries {
-            let _ = delivery.reply.send(Ok(RecordMetadata {
-                topic: self.tp.topic.clone(),
-                partition: self.tp.partition,
-                offset: if base_offset < 0 {
-                    -1
-                } else {
-                    base_offset + i64::from(delivery.offset_delta)
-                },
-                timestamp: log_append_time.unwrap_or(delivery.timestamp),
-            }));
-        }
+        self.outcome.written(base_offset, log_append_time);
     }
 
     /// Fails every record of the batch with `error`.
     pub(crate) fn fail(self, error: ProduceError) {
-        for delivery in self.deliveries {
-            let _ = delivery.reply.send(Err(error.clone()));
-        }
+        self.outcome.failed(error);
     }
 }
 
@@ -125,13 +116,22 @@ pub(crate) struct BatchConfig {
 #[derive(Debug, Default)]
 struct Queue {
     batches: VecDeque<ProducerBatch>,
+    /// The size of the partition's last batch that was closed because
+    /// the next record did not fit: a new batch of a partition that fills
+    /// its batches reserves that much at once instead of growing record
+    /// by record.
+    last_full: Option<usize>,
 }
 
 /// Records in batches per partition, waiting for the sender.
 #[derive(Debug)]
 pub(crate) struct Accumulator {
     config: BatchConfig,
-    queues: HashMap<TopicPartition, Queue>,
+    /// Per topic, per partition number: looked up by `&str` on every
+    /// record, with no `TopicPartition` made for it.
+    queues: HashMap<String, Vec<Queue>>,
+    /// Batches in every queue.
+    batches: usize,
     /// Set by flush: every batch is ready now, linger or not.
     flushing: bool,
 }
@@ -153,70 +153,100 @@ impl Accumulator {
         Self {
             config,
             queues: HashMap::new(),
+            batches: 0,
             flushing: false,
         }
     }
 
-    /// Appends a record to the partition's open batch, or to a new one if
-    /// there is none or it would grow past the batch size (a record larger
-    /// than the batch size gets a batch of its own). Returns where the
-    /// outcome will be reported, and whether the sender should look: a
-    /// batch is full, or a new one started (with a linger to time).
+    fn queue(&self, tp: &TopicPartition) -> Option<&Queue> {
+        let index = usize::try_from(tp.partition).ok()?;
+        self.queues.get(tp.topic.as_str())?.get(index)
+    }
+
+    fn queue_mut(&mut self, tp: &TopicPartition) -> Option<&mut Queue> {
+        let index = usize::try_from(tp.partition).ok()?;
+        self.queues.get_mut(tp.topic.as_str())?.get_mut(index)
+    }
+
+    /// Takes the first batch of `tp`'s queue out; forgets the topic once
+    /// none of its partitions holds a batch.
+    fn pop_front(&mut self, tp: &TopicPartition) -> Option<ProducerBatch> {
+        let batch = self.queue_mut(tp)?.batches.pop_front()?;
+        self.batches -= 1;
+        let idle = self
+            .queues
+            .get(tp.topic.as_str())
+            .is_some_and(|partitions| partitions.iter().all(|q| q.batches.is_empty()));
+        if idle {
+            self.queues.remove(tp.topic.as_str());
+        }
+        Some(batch)
+    }
+
+    /// Appends a record to the open batch of `partition` of `topic`, or to
+    /// a new one if there is none or it would grow past the batch size (a
+    /// record larger than the batch size gets a batch of its own); `now`
+    /// is asked only when a batch starts. Returns where the outcome will
+    /// be reported, and whether the sender should look: a batch is full,
+    /// or a new one started (with a linger to time).
     pub(crate) fn append(
         &mut self,
-        tp: &TopicPartition,
+        topic: &str,
+        partition: i32,
         record: Append<'_>,
-        now: Instant,
-    ) -> Result<
-        (
-            oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
-            bool,
-        ),
-        ProduceError,
-    > {
+        now: impl FnOnce() -> Instant,
+    ) -> Result<(Delivery, bool), ProduceError> {
         let estimate = record.estimate;
-        if !self.queues.contains_key(tp) {
-            self.queues.insert(tp.clone(), Queue::default());
-        }
-        let queue = self.queues.get_mut(tp).expect("inserted above");
-        let mut created = false;
-        let open = queue.batches.back_mut().filter(|b| {
-            b.sealed.is_none()
-                && (b.deliveries.is_empty() || b.size() + estimate <= self.config.batch_size)
+        let index = usize::try_from(partition)
+            .map_err(|_| ProduceError::InvalidRecord(format!("partition {partition}")))?;
+        let config = &self.config;
+        let batch_size = config.batch_size;
+        let compression = config.compression;
+        let queue = queue_or_new(&mut self.queues, topic, index);
+        let fits = queue.batches.back().is_some_and(|b| {
+            b.sealed.is_none() && (b.builder.is_empty() || b.size() + estimate <= batch_size)
         });
-        let batch = match open {
-            Some(batch) => batch,
-            None => {
-                queue.batches.push_back(ProducerBatch {
-                    tp: tp.clone(),
-                    builder: RecordBatchBuilder::new(self.config.compression),
-                    deliveries: Vec::new(),
-                    created: now,
-                    permit: None,
-                    sealed: None,
-                    attempts: 0,
-                    retry_at: None,
-                });
-                created = true;
-                queue.batches.back_mut().expect("pushed above")
-            }
-        };
+        let created = !fits;
+        if created {
+            let bytes = match queue.batches.back() {
+                // The open batch is full: its partition fills batches,
+                // so the next one is sized like it.
+                Some(previous) if previous.sealed.is_none() => {
+                    queue.last_full = Some(previous.size());
+                    previous.size()
+                }
+                _ => queue.last_full.unwrap_or(0),
+            };
+            let mut builder = RecordBatchBuilder::new(compression);
+            builder.reserve(bytes.min(batch_size));
+            let tp = TopicPartition::new(topic, partition);
+            queue.batches.push_back(ProducerBatch {
+                outcome: OutcomeSender::new(tp.clone()),
+                tp,
+                builder,
+                created: now(),
+                permit: None,
+                sealed: None,
+                attempts: 0,
+                retry_at: None,
+            });
+            self.batches += 1;
+        }
+        let batch = queue.batches.back_mut().expect("a batch is open");
         let offset_delta = batch
             .builder
             .append(record.timestamp, record.key, record.value, record.headers)
             .map_err(|e| ProduceError::InvalidRecord(e.to_string()))?;
-        let (reply, outcome) = oneshot::channel();
-        batch.deliveries.push(Delivery {
-            offset_delta,
-            timestamp: record.timestamp,
-            reply,
-        });
+        let delivery = batch.outcome.delivery(offset_delta, record.timestamp);
         match &mut batch.permit {
             Some(held) => held.merge(record.permit),
             None => batch.permit = Some(record.permit),
         }
-        let full = batch.size() >= self.config.batch_size || queue.batches.len() > 1;
-        Ok((outcome, full || created))
+        // The sender looks when a batch starts (its linger is to be timed;
+        // the one before it, if any, is ready now) or fills up: once per
+        // batch each, not once per record.
+        let full = batch.size() >= batch_size;
+        Ok((delivery, full || created))
     }
 
     /// The partitions whose first batch may be sent at `now`, and the
@@ -224,13 +254,13 @@ impl Accumulator {
     pub(crate) fn ready(&self, now: Instant) -> (Vec<TopicPartition>, Option<Instant>) {
         let mut ready = Vec::new();
         let mut next: Option<Instant> = None;
-        for (tp, queue) in &self.queues {
+        for queue in self.queues.values().flatten() {
             let Some(first) = queue.batches.front() else {
                 continue;
             };
             let at = self.sendable_at(first, queue.batches.len() > 1);
             if at <= now {
-                ready.push(tp.clone());
+                ready.push(first.tp.clone());
             } else {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -253,17 +283,12 @@ impl Accumulator {
 
     /// Takes the partition's first batch out, if it may be sent at `now`.
     pub(crate) fn drain(&mut self, tp: &TopicPartition, now: Instant) -> Option<ProducerBatch> {
-        let queue = self.queues.get(tp)?;
+        let queue = self.queue(tp)?;
         let first = queue.batches.front()?;
         if self.sendable_at(first, queue.batches.len() > 1) > now {
             return None;
         }
-        let queue = self.queues.get_mut(tp)?;
-        let batch = queue.batches.pop_front();
-        if queue.batches.is_empty() {
-            self.queues.remove(tp);
-        }
-        batch
+        self.pop_front(tp)
     }
 
     /// Puts a batch back at the front of its partition's queue, to be
@@ -271,7 +296,12 @@ impl Accumulator {
     /// a batch with a lower sequence goes before one with a higher.
     pub(crate) fn reenqueue(&mut self, mut batch: ProducerBatch, retry_at: Instant) {
         batch.retry_at = Some(retry_at);
-        let queue = self.queues.entry(batch.tp.clone()).or_default();
+        let Ok(index) = usize::try_from(batch.tp.partition) else {
+            // Never: a batch is made only for a partition number >= 0.
+            return;
+        };
+        self.batches += 1;
+        let queue = queue_or_new(&mut self.queues, &batch.tp.topic, index);
         let sequence = batch.sealed.as_ref().map(|s| s.base_sequence);
         let position = queue
             .batches
@@ -288,8 +318,7 @@ impl Accumulator {
 
     /// Whether the partition's first batch is a retry (it was sent before).
     pub(crate) fn front_is_retry(&self, tp: &TopicPartition) -> bool {
-        self.queues
-            .get(tp)
+        self.queue(tp)
             .and_then(|q| q.batches.front())
             .is_some_and(|b| b.attempts > 0)
     }
@@ -300,21 +329,16 @@ impl Accumulator {
         tp: &TopicPartition,
         take: impl FnOnce(&ProducerBatch) -> bool,
     ) -> Option<ProducerBatch> {
-        let queue = self.queues.get_mut(tp)?;
-        if !take(queue.batches.front()?) {
+        if !take(self.queue(tp)?.batches.front()?) {
             return None;
         }
-        let batch = queue.batches.pop_front();
-        if queue.batches.is_empty() {
-            self.queues.remove(tp);
-        }
-        batch
+        self.pop_front(tp)
     }
 
     /// Forgets the sealed bytes of every waiting batch: the producer's
     /// epoch changed, and they are numbered again when next sent.
     pub(crate) fn unseal_all(&mut self) {
-        for queue in self.queues.values_mut() {
+        for queue in self.queues.values_mut().flatten() {
             for batch in &mut queue.batches {
                 batch.unseal();
             }
@@ -333,17 +357,37 @@ impl Accumulator {
 
     /// Whether no record waits in the accumulator.
     pub(crate) fn is_empty(&self) -> bool {
-        self.queues.is_empty()
+        self.batches == 0
     }
 
     /// Takes every batch out (to fail them when the producer closes or a
     /// fatal error ends it).
     pub(crate) fn drain_all(&mut self) -> Vec<ProducerBatch> {
+        self.batches = 0;
         self.queues
             .drain()
-            .flat_map(|(_, queue)| queue.batches)
+            .flat_map(|(_, partitions)| partitions)
+            .flat_map(|queue| queue.batches)
             .collect()
     }
+}
+
+/// The queue of `partition` of `topic` in `queues`, made if there is none.
+/// (A function of the map, not of the accumulator, so that the batch count
+/// can change while the queue is borrowed.)
+fn queue_or_new<'q>(
+    queues: &'q mut HashMap<String, Vec<Queue>>,
+    topic: &str,
+    partition: usize,
+) -> &'q mut Queue {
+    if !queues.contains_key(topic) {
+        queues.insert(topic.to_owned(), Vec::new());
+    }
+    let partitions = queues.get_mut(topic).expect("inserted above");
+    if partitions.len() <= partition {
+        partitions.resize_with(partition + 1, Queue::default);
+    }
+    &mut partitions[partition]
 }
 
 /// An upper bound of the bytes a record adds to a batch (the Java
@@ -392,17 +436,10 @@ mod tests {
             .unwrap()
     }
 
-    fn add(
-        acc: &mut Accumulator,
-        partition: i32,
-        value: &[u8],
-        now: Instant,
-    ) -> (
-        oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
-        bool,
-    ) {
+    fn add(acc: &mut Accumulator, partition: i32, value: &[u8], now: Instant) -> (Delivery, bool) {
         acc.append(
-            &tp(partition),
+            "t",
+            partition,
             Append {
                 timestamp: 1000,
                 key: None,
@@ -411,7 +448,7 @@ mod tests {
                 estimate: record_size_estimate(None, Some(value), &[]),
                 permit: permit(),
             },
-            now,
+            || now,
         )
         .unwrap()
     }
@@ -420,7 +457,7 @@ mod tests {
     fn a_batch_waits_for_its_linger_unless_full() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config());
-        add(&mut acc, 0, b"small", t0);
+        let _ = add(&mut acc, 0, b"small", t0);
         let (ready, next) = acc.ready(t0);
         assert!(ready.is_empty());
         assert_eq!(next, Some(t0 + Duration::from_millis(10)));
@@ -439,7 +476,7 @@ mod tests {
         let value = [7u8; 300];
         let mut records = 0;
         while acc.ready(t0).0.is_empty() {
-            add(&mut acc, 0, &value, t0);
+            let _ = add(&mut acc, 0, &value, t0);
             records += 1;
             assert!(records < 10, "no batch became full");
         }
@@ -461,7 +498,7 @@ mod tests {
     fn a_record_larger_than_the_batch_size_gets_a_batch_of_its_own() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config());
-        add(&mut acc, 0, b"first", t0);
+        let _ = add(&mut acc, 0, b"first", t0);
         let (_, full) = add(&mut acc, 0, &[1u8; 5000], t0);
         assert!(full);
         let first = acc.drain(&tp(0), t0).unwrap();
@@ -475,8 +512,8 @@ mod tests {
     fn flush_makes_lingering_batches_ready() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config());
-        add(&mut acc, 0, b"a", t0);
-        add(&mut acc, 1, b"b", t0);
+        let _ = add(&mut acc, 0, b"a", t0);
+        let _ = add(&mut acc, 1, b"b", t0);
         acc.begin_flush();
         assert_eq!(acc.ready(t0).0, [tp(0), tp(1)]);
         acc.end_flush();
@@ -487,8 +524,8 @@ mod tests {
     fn sealing_fixes_the_bytes_and_a_retry_keeps_them_and_its_place() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config());
-        add(&mut acc, 0, b"one", t0);
-        add(&mut acc, 0, &[0u8; 2000], t0); // second batch
+        let _ = add(&mut acc, 0, b"one", t0);
+        let _ = add(&mut acc, 0, &[0u8; 2000], t0); // second batch
         let mut first = acc.drain(&tp(0), t0).unwrap();
         let bytes = first.seal(42, 3, 100, false).unwrap().bytes.clone();
         assert_eq!(first.seal(42, 4, 999, false).unwrap().bytes, bytes);
@@ -516,12 +553,12 @@ mod tests {
         let mut acc = Accumulator::new(config());
         let mut batches = Vec::new();
         for seq in [0, 1, 2] {
-            add(&mut acc, 0, &[0u8; 2000], t0);
+            let _ = add(&mut acc, 0, &[0u8; 2000], t0);
             let mut b = acc.drain(&tp(0), t0).unwrap();
             b.seal(1, 0, seq, false).unwrap();
             batches.push(b);
         }
-        add(&mut acc, 0, b"fresh", t0);
+        let _ = add(&mut acc, 0, b"fresh", t0);
         // Put back out of order: 2, then 0, then 1.
         let mut it = batches.into_iter();
         let (b0, b1, b2) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
@@ -535,6 +572,35 @@ mod tests {
         assert_eq!(order, [Some(0), Some(1), Some(2), None]);
     }
 
+    #[test]
+    fn a_partition_that_fills_batches_gets_batches_sized_at_once() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        let value = [7u8; 100];
+        // The first batch grows record by record, until one does not fit.
+        while acc.queue(&tp(0)).map_or(0, |q| q.batches.len()) < 2 {
+            let _ = add(&mut acc, 0, &value, t0);
+        }
+        let queue = acc.queue(&tp(0)).unwrap();
+        let full = queue.batches[0].size();
+        assert_eq!(queue.last_full, Some(full));
+        assert!(queue.batches[1].builder_capacity() >= full - 61, "{full}");
+        // A partition that never filled a batch reserves nothing.
+        let _ = add(&mut acc, 1, &value, t0);
+        assert!(acc.queue(&tp(1)).unwrap().batches[0].builder_capacity() < full / 2);
+        // The batch count follows appends, drains and retries.
+        assert_eq!(acc.batches, 3);
+        let first = acc.drain(&tp(0), t0).unwrap();
+        assert_eq!(acc.batches, 2);
+        acc.reenqueue(first, t0);
+        assert_eq!(acc.batches, 3);
+        let later = t0 + Duration::from_secs(1);
+        while acc.drain(&tp(0), later).is_some() {}
+        assert!(acc.drain(&tp(1), later).is_some());
+        assert!(acc.is_empty());
+        assert!(acc.queues.is_empty(), "idle topics are forgotten");
+    }
+
     #[tokio::test]
     async fn completing_a_batch_reports_each_record_its_offset() {
         let t0 = Instant::now();
@@ -543,8 +609,8 @@ mod tests {
         let (b, _) = add(&mut acc, 3, b"b", t0);
         let batch = acc.drain(&tp(3), t0 + Duration::from_secs(1)).unwrap();
         batch.complete(500, None);
-        let a = a.await.unwrap().unwrap();
-        let b = b.await.unwrap().unwrap();
+        let a = a.await.unwrap();
+        let b = b.await.unwrap();
         assert_eq!((a.partition, a.offset, b.offset), (3, 500, 501));
         assert_eq!(a.timestamp, 1000);
     }

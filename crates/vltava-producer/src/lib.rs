@@ -25,6 +25,7 @@ mod accumulator;
 mod config;
 mod error;
 mod idempotence;
+mod outcome;
 pub mod partitioner;
 mod producer;
 mod record;
@@ -33,6 +34,7 @@ mod txn;
 
 pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
-pub use producer::{Delivery, Producer, ProducerStats};
+pub use outcome::Delivery;
+pub use producer::{Producer, ProducerStats};
 pub use record::{ProducerRecord, RecordMetadata, TopicPartition};
 pub use txn::ConsumerGroupMetadata;

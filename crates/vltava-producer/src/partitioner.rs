@@ -59,6 +59,9 @@ pub struct StickyPartitioner {
     /// Bytes after which the partition changes (the producer's batch size).
     switch_after: usize,
     current: Option<u32>,
+    /// The metadata version at which `current` was last seen to have a
+    /// leader: it is checked again only when the metadata changes.
+    checked_at: Option<u64>,
     produced: usize,
     rng: u64,
 }
@@ -70,6 +73,7 @@ impl StickyPartitioner {
         Self {
             switch_after: switch_after.max(1),
             current: None,
+            checked_at: None,
             produced: 0,
             rng: seed,
         }
@@ -77,13 +81,15 @@ impl StickyPartitioner {
 
     /// The partition for a keyless record of `size` bytes, among
     /// `partitions` partitions of which `available` (those with a leader;
-    /// may be empty) are preferred. `available` is only asked for when the
-    /// partition changes, or `current_available` says the current one lost
-    /// its leader.
+    /// may be empty) are preferred, by the metadata of `version`.
+    /// `available` is only asked for when the partition changes, or
+    /// `current_available` says the current one lost its leader; that is
+    /// asked once per metadata version, not per record.
     pub fn partition(
         &mut self,
         size: usize,
         partitions: u32,
+        version: u64,
         current_available: impl FnOnce(u32) -> bool,
         available: impl FnOnce() -> Vec<u32>,
     ) -> u32 {
@@ -91,7 +97,9 @@ impl StickyPartitioner {
         let stale = match self.current {
             None => true,
             Some(p) => {
-                p >= partitions || self.produced >= self.switch_after || !current_available(p)
+                p >= partitions
+                    || self.produced >= self.switch_after
+                    || (self.checked_at != Some(version) && !current_available(p))
             }
         };
         if stale {
@@ -99,6 +107,7 @@ impl StickyPartitioner {
             self.current = Some(next);
             self.produced = 0;
         }
+        self.checked_at = Some(version);
         self.produced += size;
         self.current.unwrap_or(0)
     }
@@ -185,12 +194,12 @@ mod tests {
     #[test]
     fn sticky_stays_until_a_batch_is_full_then_moves() {
         let mut sticky = StickyPartitioner::new(1000, 42);
-        let first = sticky.partition(100, 6, |_| true, Vec::new);
+        let first = sticky.partition(100, 6, 0, |_| true, Vec::new);
         for _ in 0..9 {
-            assert_eq!(sticky.partition(100, 6, |_| true, Vec::new), first);
+            assert_eq!(sticky.partition(100, 6, 0, |_| true, Vec::new), first);
         }
         // 1000 bytes went there: the next record moves elsewhere.
-        let second = sticky.partition(100, 6, |_| true, Vec::new);
+        let second = sticky.partition(100, 6, 0, |_| true, Vec::new);
         assert_ne!(second, first);
         assert!(second < 6);
     }
@@ -199,9 +208,24 @@ mod tests {
     fn sticky_prefers_partitions_with_a_leader() {
         let mut sticky = StickyPartitioner::new(10, 7);
         for _ in 0..200 {
-            let p = sticky.partition(10, 6, |p| p == 1 || p == 4, || vec![1, 4]);
+            let p = sticky.partition(10, 6, 0, |p| p == 1 || p == 4, || vec![1, 4]);
             assert!(p == 1 || p == 4, "{p}");
         }
+    }
+
+    #[test]
+    fn sticky_checks_the_leader_once_per_metadata_version() {
+        let mut sticky = StickyPartitioner::new(1000, 5);
+        let first = sticky.partition(10, 6, 1, |_| true, || vec![0, 1, 2, 3, 4, 5]);
+        // Same metadata: the current partition is not looked up again.
+        for _ in 0..5 {
+            let p = sticky.partition(10, 6, 1, |_| panic!("asked again"), Vec::new);
+            assert_eq!(p, first);
+        }
+        // New metadata in which it lost its leader: it moves at once.
+        let others: Vec<u32> = (0..6).filter(|&p| p != first).collect();
+        let moved = sticky.partition(10, 6, 2, |p| p != first, || others.clone());
+        assert_ne!(moved, first);
     }
 
     #[test]
@@ -209,7 +233,7 @@ mod tests {
         let mut sticky = StickyPartitioner::new(1, 3);
         let mut seen = [0u32; 5];
         for _ in 0..1000 {
-            seen[sticky.partition(1, 5, |_| true, Vec::new) as usize] += 1;
+            seen[sticky.partition(1, 5, 0, |_| true, Vec::new) as usize] += 1;
         }
         assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
     }

@@ -2,14 +2,11 @@
 //! state it shares with its sender task.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 use vltava_meta::{MetadataClient, MetadataConfig, MetadataSnapshot};
 use vltava_net::{BrokerPool, Jitter, PoolConfig};
@@ -19,8 +16,9 @@ use crate::accumulator::{Accumulator, Append, BatchConfig, ProducerBatch, record
 use crate::config::ProducerConfig;
 use crate::error::ProduceError;
 use crate::idempotence::{ProducerIdentity, Sequences};
+use crate::outcome::Delivery;
 use crate::partitioner::{StickyPartitioner, partition_for_key};
-use crate::record::{ProducerRecord, RecordMetadata, TopicPartition};
+use crate::record::{ProducerRecord, TopicPartition};
 use crate::sender::Sender;
 use crate::txn::{Phase, TxnCell};
 
@@ -184,9 +182,10 @@ impl Producer {
                 "a transactional producer sends inside a transaction: call begin_transaction",
             ));
         }
-        let started = Instant::now();
-        let deadline = started + shared.config.max_block;
-        let (partitions, snapshot) = self.partition_count(&record.topic, deadline).await?;
+        // Read the clock only when send has to wait: max_block counts from
+        // the first wait (nothing before it waits).
+        let mut started = None;
+        let (partitions, snapshot) = self.partition_count(&record.topic, &mut started).await?;
         let headers: Vec<RecordHeader<'_>> = record
             .headers
             .iter()
@@ -223,6 +222,8 @@ impl Producer {
             Ok(permit) => permit,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(ProduceError::Closed),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let started = *started.get_or_insert_with(Instant::now);
+                let deadline = started + shared.config.max_block;
                 let wait = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(wait, shared.memory.clone().acquire_many_owned(permits))
                     .await
@@ -238,27 +239,33 @@ impl Producer {
                 }
             }
         };
-        let tp = TopicPartition::new(record.topic.clone(), partition);
-        let (outcome, wake) = {
-            let mut acc = shared.lock_acc();
-            acc.append(
-                &tp,
-                Append {
-                    timestamp,
-                    key: record.key.as_deref(),
-                    value: record.value.as_deref(),
-                    headers: &headers,
-                    estimate,
-                    permit,
-                },
-                started,
-            )?
-        };
+        // Counted before the record is in a batch: once it is, the sender
+        // may settle it (and count it off) before this thread runs again.
         shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        let appended = shared.lock_acc().append(
+            &record.topic,
+            partition,
+            Append {
+                timestamp,
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: &headers,
+                estimate,
+                permit,
+            },
+            Instant::now,
+        );
+        let (delivery, wake) = match appended {
+            Ok(appended) => appended,
+            Err(error) => {
+                shared.settled(1);
+                return Err(error);
+            }
+        };
         if wake {
             shared.wake.notify_one();
         }
-        Ok(Delivery { outcome })
+        Ok(delivery)
     }
 
     /// Waits until every record handed to `send` before (and during) the
@@ -303,12 +310,12 @@ impl Producer {
         &self.shared.meta
     }
 
-    /// The number of partitions of `topic`, waiting for its metadata until
-    /// `deadline`.
+    /// The number of partitions of `topic`, waiting for its metadata at
+    /// most `max_block` from `started` (set now if unset).
     async fn partition_count(
         &self,
         topic: &str,
-        deadline: Instant,
+        started: &mut Option<Instant>,
     ) -> Result<(u32, Arc<MetadataSnapshot>), ProduceError> {
         let meta = &self.shared.meta;
         // The common case, first: the topic is known.
@@ -319,7 +326,8 @@ impl Producer {
             let count = u32::try_from(t.partition_count()).unwrap_or(u32::MAX);
             return Ok((count, snapshot));
         }
-        let started = Instant::now();
+        let started = *started.get_or_insert_with(Instant::now);
+        let deadline = started + self.shared.config.max_block;
         let mut snapshots = meta.watch();
         if meta.add_topics([topic]) {
             meta.request_refresh(vltava_meta::RefreshReason::NewTopics);
@@ -388,15 +396,18 @@ impl Producer {
             .sticky
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let batch_size = self.shared.config.batch_size;
-        let seed = self.shared.jitter.next_u64();
         if !sticky.contains_key(topic) {
+            let batch_size = self.shared.config.batch_size;
+            let seed = self.shared.jitter.next_u64();
             sticky.insert(topic.to_owned(), StickyPartitioner::new(batch_size, seed));
         }
-        sticky
-            .get_mut(topic)
-            .expect("inserted above")
-            .partition(size, partitions, has_leader, available) as i32
+        sticky.get_mut(topic).expect("inserted above").partition(
+            size,
+            partitions,
+            snapshot.version(),
+            has_leader,
+            available,
+        ) as i32
     }
 }
 
@@ -409,23 +420,6 @@ impl std::fmt::Debug for Producer {
             )
             .field("closing", &self.shared.is_closing())
             .finish_non_exhaustive()
-    }
-}
-
-/// The outcome of one record: where it was written, or why not.
-#[derive(Debug)]
-#[must_use = "a delivery says whether the record was written"]
-pub struct Delivery {
-    outcome: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
-}
-
-impl Future for Delivery {
-    type Output = Result<RecordMetadata, ProduceError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.outcome)
-            .poll(cx)
-            .map(|result| result.unwrap_or(Err(ProduceError::Closed)))
     }
 }
 

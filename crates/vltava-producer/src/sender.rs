@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use vltava_meta::LeaderHints;
 use vltava_net::{NetError, Purpose, Recovery};
@@ -82,6 +83,9 @@ pub(crate) struct Sender {
     in_flight: JoinSet<Outcome>,
     /// Produce requests on the wire, per broker address.
     per_broker: HashMap<String, usize>,
+    /// Per broker address, what tells the next Produce request that the
+    /// last one made is queued on the connection (see `dispatch`).
+    last_queued: HashMap<String, oneshot::Receiver<()>>,
     /// When the producer id may be asked for again after a failure.
     init_retry_at: Option<Instant>,
     init_attempts: u32,
@@ -93,6 +97,7 @@ impl Sender {
             shared,
             in_flight: JoinSet::new(),
             per_broker: HashMap::new(),
+            last_queued: HashMap::new(),
             init_retry_at: None,
             init_attempts: 0,
         }
@@ -168,6 +173,14 @@ impl Sender {
             && at > now
         {
             return Some(at);
+        }
+        // Before the first metadata there is no broker to ask: that is no
+        // failure to back off from. The loop wakes on the next snapshot.
+        if self.shared.meta.snapshot().brokers().next().is_none() {
+            self.shared
+                .meta
+                .request_refresh(vltava_meta::RefreshReason::Explicit);
+            return None;
         }
         let current = self.shared.lock_seq().identity();
         match self.init_producer_id(current).await {
@@ -275,10 +288,28 @@ impl Sender {
         }
     }
 
-    /// Sends every batch that is ready and whose leader has room; fails
-    /// batches past their delivery timeout. Returns the next instant at
-    /// which something becomes ready.
+    /// Sends every batch that is ready, as long as its leader has room for
+    /// another request; fails batches past their delivery timeout. Returns
+    /// the next instant at which something becomes ready.
+    ///
+    /// A request carries at most one batch per partition (the broker
+    /// takes no more), so a partition with several batches ready needs
+    /// several requests: rounds go on, each making at most one request
+    /// per broker, until a round sends nothing. That ends: every request
+    /// takes one of a broker's `max_in_flight` slots.
     fn send_ready(&mut self, now: Instant) -> Option<Instant> {
+        loop {
+            let (next, sent) = self.send_round(now);
+            if !sent {
+                return next;
+            }
+        }
+    }
+
+    /// One round of [`Sender::send_ready`]: at most one request per
+    /// broker. Returns the next instant at which something becomes ready,
+    /// and whether a request went out.
+    fn send_round(&mut self, now: Instant) -> (Option<Instant>, bool) {
         let shared = self.shared.clone();
         let snapshot = shared.meta.snapshot();
         let config = &shared.config;
@@ -376,6 +407,7 @@ impl Sender {
                 .meta
                 .request_refresh(vltava_meta::RefreshReason::Explicit);
         }
+        let sent = !requests.is_empty();
         for (broker, batches) in requests {
             self.dispatch(broker, batches, transactional_id.clone());
         }
@@ -384,7 +416,7 @@ impl Sender {
         {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
-        next
+        (next, sent)
     }
 
     /// Fails the partition's first batch if its delivery timeout passed
@@ -462,17 +494,31 @@ impl Sender {
             .min()
             .unwrap_or_else(|| Instant::now() + delivery_timeout);
         let target = broker.clone();
+        // Requests to one broker go on the wire in the order they were
+        // made: a partition's batches are numbered in that order, and a
+        // broker refuses a sequence that skips ahead. Each request waits
+        // until the one made before it to the same broker is queued on the
+        // connection (or failed to be), then queues itself.
+        // The signal is the sender's drop: nothing is ever sent on it.
+        let (queued, queued_signal) = oneshot::channel::<()>();
+        let previous = self.last_queued.insert(broker.clone(), queued_signal);
         let mut exchange = Box::pin(async move {
-            if acks == Acks::None {
-                match pool.connection(&target, Purpose::Produce).await {
-                    Ok(connection) => connection
-                        .send_unanswered(request)
-                        .await
-                        .map(|()| ProduceResponse::default()),
-                    Err(error) => Err(error),
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let on_wire = async {
+                let connection = pool.connection(&target, Purpose::Produce).await?;
+                if acks == Acks::None {
+                    connection.send_unanswered(request).await.map(|()| None)
+                } else {
+                    connection.enqueue(request).await.map(Some)
                 }
-            } else {
-                pool.send(&target, Purpose::Produce, request).await
+            }
+            .await;
+            drop(queued);
+            match on_wire? {
+                Some(pending) => pending.response().await,
+                None => Ok(ProduceResponse::default()),
             }
         });
         self.in_flight.spawn(async move {

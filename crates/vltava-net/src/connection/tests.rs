@@ -273,6 +273,61 @@ async fn out_of_order_responses_reach_their_requests() {
     assert_eq!(tag_in(&c.unwrap()), 3);
 }
 
+#[tokio::test]
+async fn enqueued_requests_are_written_in_order_and_answered_apart() {
+    let (connection, mut broker) = connect(ConnectionConfig::new()).await;
+    // Queued one after the other, before any answer: on the wire in that
+    // order, each answer reaching its own request.
+    let mut pending = Vec::new();
+    for tag in 1..=4 {
+        pending.push(connection.enqueue(tagged(tag)).await.unwrap());
+    }
+    assert_eq!(connection.in_flight(), 4);
+    let mut requests = Vec::new();
+    for _ in 0..4 {
+        requests.push(broker.next_metadata().await);
+    }
+    assert_eq!(
+        requests.iter().map(|r| r.2).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    // The third is given up: its answer is read and dropped.
+    drop(pending.remove(2));
+    for (correlation_id, version, tag) in requests.into_iter().rev() {
+        broker
+            .respond(correlation_id, version, &tagged_response(tag))
+            .await;
+    }
+    let mut tags = Vec::new();
+    for request in pending {
+        tags.push(tag_in(&request.response().await.unwrap()));
+    }
+    assert_eq!(tags, [1, 2, 4]);
+    assert_eq!(connection.in_flight(), 0);
+    assert!(!connection.is_closed());
+}
+
+#[tokio::test]
+async fn an_enqueued_request_keeps_the_request_timeout() {
+    let config = ConnectionConfig::new().request_timeout(Duration::from_millis(50));
+    let (connection, mut broker) = connect(config).await;
+    let pending = connection.enqueue(tagged(1)).await.unwrap();
+    broker.next_metadata().await;
+    let started = Instant::now();
+    let error = pending.response().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Timeout {
+                api_key: ApiKey::Metadata,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
 /// Polls `future` once, so that its request is queued, then drops it.
 /// Returns whether it was still pending.
 async fn poll_once_then_drop(future: impl Future) -> bool {

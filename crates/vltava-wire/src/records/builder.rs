@@ -267,6 +267,18 @@ impl RecordBatchBuilder {
         self.append(timestamp, Some(&key), Some(&value), &[])
     }
 
+    /// Makes room for at least `bytes` more bytes of records, so that
+    /// appending them does not grow the buffer step by step (a producer
+    /// that knows how large its batches get reserves that at once).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.records.reserve(bytes);
+    }
+
+    /// The bytes of records the buffer holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.records.capacity()
+    }
+
     /// How many records have been appended.
     pub fn record_count(&self) -> usize {
         self.record_count as usize

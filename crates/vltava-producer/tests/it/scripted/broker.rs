@@ -16,7 +16,7 @@
 //! every task.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -312,6 +312,8 @@ pub(crate) struct ScriptedBroker {
     events: mpsc::UnboundedReceiver<Event>,
     /// While set, every Produce request is held (never answered).
     holding: Arc<AtomicBool>,
+    /// How long each Produce request is worked on, in microseconds.
+    produce_delay_us: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -332,12 +334,14 @@ impl ScriptedBroker {
         }));
         let (events_tx, events) = mpsc::unbounded_channel();
         let holding = Arc::new(AtomicBool::new(false));
+        let produce_delay_us = Arc::new(AtomicU64::new(0));
         let node = Node {
             port: listener.local_addr().unwrap().port(),
             partitions,
             state: state.clone(),
             events: events_tx,
             holding: holding.clone(),
+            produce_delay_us: produce_delay_us.clone(),
         };
         let task = tokio::spawn(async move {
             // Owned here: aborting this task drops the set, which aborts
@@ -360,6 +364,7 @@ impl ScriptedBroker {
             state,
             events,
             holding,
+            produce_delay_us,
             task,
         }
     }
@@ -377,6 +382,14 @@ impl ScriptedBroker {
     /// Holds (never answers) every Produce request from now on, or stops.
     pub(crate) fn hold_produce(&self, hold: bool) {
         self.holding.store(hold, Ordering::SeqCst);
+    }
+
+    /// Works on each Produce request for `delay` before answering it, as a
+    /// busy broker would; requests behind it on the connection keep
+    /// arriving (and are logged as they do) meanwhile.
+    pub(crate) fn delay_produce(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.produce_delay_us.store(micros, Ordering::SeqCst);
     }
 
     /// The next event, within `limit`.
@@ -435,6 +448,7 @@ struct Node {
     state: Arc<Mutex<State>>,
     events: mpsc::UnboundedSender<Event>,
     holding: Arc<AtomicBool>,
+    produce_delay_us: Arc<AtomicU64>,
 }
 
 /// An encoded response frame (size prefix included), or none (held).
@@ -473,6 +487,10 @@ impl Node {
                     None,
                 ),
                 RequestBody::Produce(request) => {
+                    let delay = self.produce_delay_us.load(Ordering::SeqCst);
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_micros(delay)).await;
+                    }
                     let (index, response, defer) = self.produce(&request, arrived);
                     match response {
                         Some(response) => (encode(id, version, &response), Some((index, defer))),

@@ -7,6 +7,7 @@
 
 mod broker;
 mod epoch;
+mod pipeline;
 
 use std::future::Future;
 use std::ops::Range;
