@@ -77,6 +77,30 @@ async fn pool_keeps_purposes_apart_and_survives_a_kill_9() {
     // on the group connection it does not.
     let wait = Duration::from_secs(3);
     let fetch_connection = pool.connection(&target, Purpose::Fetch).await.unwrap();
+    // A leader that has just been elected may answer a fetch at once with
+    // an error until its replica is ready; a fetch it answers at once would
+    // hold nothing up. Wait until it serves the partition (bounded).
+    let ready_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = fetch_connection
+            .send(long_fetch(topic, topic_id, Duration::from_millis(10)))
+            .await
+            .unwrap();
+        let code = answer
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or(-1, |p| p.error_code);
+        if answer.error_code == 0 && code == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < ready_by,
+            "the leader did not serve the partition: codes {} / {code}",
+            answer.error_code
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let held = {
         let connection = fetch_connection.clone();
         let request = long_fetch(topic, topic_id, wait);
