@@ -41,9 +41,11 @@ impl Observer {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let read =
-                    tokio::time::timeout(Duration::from_secs(3), admin.list_group_offsets(&group))
-                        .await;
+                let read = tokio::time::timeout(
+                    Duration::from_secs(3),
+                    admin.list_group_offsets_stable(&group),
+                )
+                .await;
                 // An outage makes reads fail; the next tick tries again.
                 let Ok(Ok(offsets)) = read else { continue };
                 for (tp, committed) in offsets {

@@ -362,8 +362,29 @@ impl Admin {
         &self,
         group: &str,
     ) -> Result<BTreeMap<TopicPartition, CommittedOffset>, AdminError> {
+        self.group_offsets(group, false).await
+    }
+
+    /// [`Admin::list_group_offsets`] with `require_stable` (Java's
+    /// `ListConsumerGroupOffsetsOptions.requireStable(true)`, OffsetFetch
+    /// v7+): while a transaction that commits offsets of the group is
+    /// pending, the coordinator answers `UNSTABLE_OFFSET_COMMIT` (retried
+    /// here) instead of the offsets before it, so an offset once read is
+    /// never followed by an older one while the transaction completes.
+    pub async fn list_group_offsets_stable(
+        &self,
+        group: &str,
+    ) -> Result<BTreeMap<TopicPartition, CommittedOffset>, AdminError> {
+        self.group_offsets(group, true).await
+    }
+
+    async fn group_offsets(
+        &self,
+        group: &str,
+        require_stable: bool,
+    ) -> Result<BTreeMap<TopicPartition, CommittedOffset>, AdminError> {
         self.retry_one("fetching committed offsets", || async {
-            match self.group_offsets_once(group).await {
+            match self.group_offsets_once(group, require_stable).await {
                 Err(error) if error.is_retriable() => Ok(Step::Retry(error)),
                 other => other,
             }
@@ -374,6 +395,7 @@ impl Admin {
     async fn group_offsets_once(
         &self,
         group: &str,
+        require_stable: bool,
     ) -> Result<Step<BTreeMap<TopicPartition, CommittedOffset>>, AdminError> {
         let mut version = 0;
         let response = self
@@ -386,6 +408,7 @@ impl Admin {
                             topics: None,
                             ..Default::default()
                         }],
+                        require_stable,
                         ..Default::default()
                     }
                 } else if v >= 2 {

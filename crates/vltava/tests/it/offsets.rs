@@ -119,3 +119,52 @@ async fn offsets_by_position_and_by_time_find_the_right_records() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// While a transaction that commits offsets of a group is open, a plain
+/// read of the group's offsets gives the ones before it; a stable read
+/// (`require_stable`) waits for the transaction and gives its offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stable_read_waits_for_a_pending_transactional_commit() {
+    let cluster = shared_cluster();
+    let admin = admin(&cluster);
+    let topic = unique("admin-stable");
+    cluster.create_topic(&topic, 1, 3).unwrap();
+    let group = unique("admin-stable-g");
+    let tp = TopicPartition::new(&topic, 0);
+    let producer = Producer::new(
+        &cluster.bootstrap(),
+        ProducerConfig::new().transactional_id(unique("admin-stable-txn")),
+    )
+    .unwrap();
+    producer.init_transactions().await.unwrap();
+    let metadata = vltava::ConsumerGroupMetadata::new(group.clone());
+    // A first transaction commits 5, a second one 10 and stays open.
+    for (offset, commit) in [(5, true), (10, false)] {
+        producer.begin_transaction().unwrap();
+        producer
+            .send_offsets_to_transaction(&[(tp.clone(), offset)], &metadata)
+            .await
+            .unwrap();
+        if commit {
+            producer.commit_transaction().await.unwrap();
+        }
+    }
+
+    // Pending: the plain read gives 5; the stable one waits.
+    let plain = admin.list_group_offsets(&group).await.unwrap();
+    assert_eq!(plain.get(&tp).map(|c| c.offset), Some(5), "{plain:?}");
+    let stable = {
+        let admin = admin.clone();
+        let group = group.clone();
+        tokio::spawn(async move { admin.list_group_offsets_stable(&group).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    if stable.is_finished() {
+        panic!("the stable read did not wait: {:?}", stable.await.unwrap());
+    }
+
+    producer.commit_transaction().await.unwrap();
+    let stable = stable.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stable.get(&tp).map(|c| c.offset), Some(10));
+    producer.close().await;
+}
