@@ -169,6 +169,30 @@ impl Journal {
         }));
     }
 
+    /// How many entries there are so far.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether there is no entry yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the entries from index `from` on (what came since a
+    /// caller last looked), so that watching the journal does not copy it
+    /// whole each time.
+    pub fn entries_from(&self, from: usize) -> Vec<Entry> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(from..)
+            .map(<[Entry]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// A copy of every entry so far.
     pub fn entries(&self) -> Vec<Entry> {
         self.entries

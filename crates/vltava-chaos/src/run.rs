@@ -360,9 +360,12 @@ impl Running {
             let l = last.entry(s.partition).or_insert(offset);
             *l = (*l).max(offset);
         }
+        let mut reached: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut seen = 0;
         let drain = loop {
-            let mut reached: BTreeMap<i32, i64> = BTreeMap::new();
-            for e in self.journal.entries() {
+            let fresh = self.journal.entries_from(seen);
+            seen += fresh.len();
+            for e in fresh {
                 if let What::Consumed {
                     partition, offset, ..
                 } = e.what
@@ -534,14 +537,14 @@ async fn faults(
         }
         Scenario::KillMidRebalance => {
             let node = coordinator()?;
-            let before = journal.entries().len();
+            let before = journal.len();
             let joined = run.add_member().await?;
             step(format!("member {joined} joins, starting a rebalance"));
             // Wait for the rebalance to be under way: a member's assignment
             // changing, or the newcomer joining.
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline
-                && !journal.entries()[before..].iter().any(|e| {
+                && !journal.entries_from(before).iter().any(|e| {
                     matches!(e.who, Who::Member(_))
                         && matches!(e.what, What::Revoked(_) | What::Joined { .. })
                 })
