@@ -6,7 +6,7 @@
 //! slot per purpose and the broker's dial backoff. A slot is an async mutex
 //! around an optional connection, so that callers who want the same
 //! connection while it is being dialled wait for that one dial instead of
-//! dialling too. The lock is held across the dial only; sends happen on a
+//! dialling too, and share its outcome, failure included. The lock is held across the dial only; sends happen on a
 //! clone of the `Arc<Connection>`, outside any lock.
 
 use std::collections::HashMap;
@@ -155,10 +155,11 @@ impl Default for PoolConfig {
 ///
 /// A connection that closed (the broker died, restarted, or the connection
 /// was idle) is replaced on the next request. A broker whose dials fail is
-/// redialled with capped exponential backoff and jitter; callers asking for
-/// it in the meantime wait for the backoff (bound that wait with your own
+/// redialled with capped exponential backoff and jitter; callers that were
+/// waiting for a dial that failed get its failure at once, and callers
+/// asking after it wait for the backoff (bound that wait with your own
 /// timeout, or check [`BrokerPool::backoff_remaining`] and pick another
-/// broker). When a connection dies, its requests in flight fail at once
+/// broker, or wait elsewhere). When a connection dies, its requests in flight fail at once
 /// with a retriable [`NetError::Disconnected`]; the pool does not resend
 /// them: whether a request may be repeated is the caller's call.
 ///
@@ -201,6 +202,12 @@ struct DialBackoff {
     failures: u32,
     /// No dial before this instant.
     next_dial: Option<Instant>,
+    /// Failed dials ever (never reset): a caller that sees it grow while
+    /// it waits knows a dial failed meanwhile.
+    failed_dials: u64,
+    /// What the last failed dial met (the error's kind and text), handed
+    /// to the callers that waited for that dial.
+    last_failure: Option<(std::io::ErrorKind, String)>,
 }
 
 impl BrokerPool {
@@ -225,6 +232,8 @@ impl BrokerPool {
     /// now if there is none or the last one closed.
     ///
     /// If the broker's last dials failed, this first waits out its backoff.
+    /// If a dial of the broker fails while this call waits for the slot
+    /// (another caller's dial), this call fails with that failure at once.
     /// Cancellation safe: dropping the future abandons at most a dial.
     pub async fn connection(
         &self,
@@ -233,9 +242,21 @@ impl BrokerPool {
     ) -> Result<Arc<Connection>, NetError> {
         self.start_reaper();
         let entry = self.inner.broker(broker);
+        let failed_before = entry.lock_backoff().failed_dials;
         let mut slot = entry.slots[purpose.slot()].lock().await;
         if let Some(connection) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
+        }
+        // A dial of this broker failed while this call waited for the
+        // slot: that is the dial it waited for, and its failure is this
+        // call's too. Dialling again would first wait out the backoff that
+        // failure started, and callers queued behind one another would
+        // each wait a whole backoff in turn (a dead leader's Produce
+        // requests took seconds to fail, while metadata already named
+        // the new leader).
+        if let Some(error) = entry.lock_backoff().failed_since(failed_before, broker) {
+            tracing::debug!(broker, purpose = ?purpose, error = %error, "the dial this call waited for failed");
+            return Err(error);
         }
         let redial = slot.take().is_some();
         let span = tracing::debug_span!("dial", broker, purpose = ?purpose);
@@ -275,7 +296,7 @@ impl BrokerPool {
                     let jitter = self.inner.jitter.next();
                     let mut backoff = entry.lock_backoff();
                     let now = Instant::now();
-                    backoff.failed(now, &self.inner.config, jitter);
+                    backoff.failed(now, &self.inner.config, jitter, &error);
                     tracing::warn!(
                         failures = backoff.failures,
                         retry_in_ms = backoff.next_dial.map_or(0, |at| {
@@ -437,13 +458,22 @@ impl Drop for Broker {
 }
 
 impl DialBackoff {
+    /// A successful dial: no backoff any more.
     fn reset(&mut self) {
-        *self = Self::default();
+        self.failures = 0;
+        self.next_dial = None;
+        self.last_failure = None;
     }
 
     /// Records a failed dial at `now`: the next waits
     /// `min(first * 2^(failures-1), max)`, shortened by up to 20% at random.
-    fn failed(&mut self, now: Instant, config: &PoolConfig, jitter: f64) {
+    fn failed(&mut self, now: Instant, config: &PoolConfig, jitter: f64, error: &NetError) {
+        self.failed_dials = self.failed_dials.wrapping_add(1);
+        self.last_failure = Some(match error {
+            NetError::Dial { source, .. } => (source.kind(), source.to_string()),
+            NetError::DialTimeout { .. } => (std::io::ErrorKind::TimedOut, error.to_string()),
+            other => (std::io::ErrorKind::Other, other.to_string()),
+        });
         self.failures = self.failures.saturating_add(1);
         let wait = backoff_delay(
             self.failures,
@@ -452,6 +482,21 @@ impl DialBackoff {
             jitter,
         );
         self.next_dial = Some(now + wait);
+    }
+}
+
+impl DialBackoff {
+    /// The failure of the last dial, if one failed after `failed_dials`
+    /// read `before` and none succeeded since, as an error for `broker`.
+    fn failed_since(&self, before: u64, broker: &str) -> Option<NetError> {
+        if self.failed_dials == before {
+            return None;
+        }
+        let (kind, text) = self.last_failure.as_ref()?;
+        Some(NetError::Dial {
+            broker: broker.to_owned(),
+            source: std::io::Error::new(*kind, text.clone()),
+        })
     }
 }
 

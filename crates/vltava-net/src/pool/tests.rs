@@ -226,6 +226,44 @@ async fn failed_dials_back_off_and_a_success_resets_the_backoff() {
     accept.abort();
 }
 
+#[tokio::test]
+async fn callers_queued_behind_a_failed_dial_get_its_failure_at_once() {
+    // Four callers want the same connection to a broker that refuses: one
+    // dials, the others wait for that dial. Before, each of them then
+    // waited out a backoff and dialled in turn (4 x 300 ms here; up to a
+    // second each with the default cap), which held a dead leader's
+    // Produce requests for seconds.
+    let address = refusing_address().await;
+    let config = PoolConfig::default()
+        .reconnect_backoff(Duration::from_millis(300), Duration::from_millis(300));
+    let pool = BrokerPool::new(config);
+    let started = Instant::now();
+    let (a, b, c, d) = tokio::join!(
+        pool.connection(&address, Purpose::Produce),
+        pool.connection(&address, Purpose::Produce),
+        pool.connection(&address, Purpose::Produce),
+        pool.connection(&address, Purpose::Produce),
+    );
+    let elapsed = started.elapsed();
+    for result in [a, b, c, d] {
+        let error = result.unwrap_err();
+        assert!(matches!(error, NetError::Dial { .. }), "{error}");
+        assert!(error.is_retriable(), "{error}");
+        assert!(error.to_string().contains(&address), "{error}");
+    }
+    assert!(elapsed < Duration::from_millis(250), "{elapsed:?}");
+    assert_eq!(pool.inner.broker(&address).lock_backoff().failures, 1);
+
+    // A caller that comes later did not wait for that dial: it waits out
+    // the backoff and dials itself.
+    let started = Instant::now();
+    pool.connection(&address, Purpose::Produce)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(pool.inner.broker(&address).lock_backoff().failures, 2);
+}
+
 /// A `tracing` writer into a shared buffer.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
