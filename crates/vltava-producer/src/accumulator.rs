@@ -32,6 +32,9 @@ pub(crate) struct ProducerBatch {
     pub(crate) attempts: u32,
     /// Not to be sent again before this (retry backoff).
     pub(crate) retry_at: Option<Instant>,
+    /// The partition's leader when the batch was last sent: node id and
+    /// leader epoch. A retry skips its backoff once the leader moved.
+    pub(crate) sent_to: Option<(i32, Option<i32>)>,
 }
 
 /// What a batch was sealed with: its bytes are fixed from then on, so a
@@ -229,6 +232,7 @@ impl Accumulator {
                 sealed: None,
                 attempts: 0,
                 retry_at: None,
+                sent_to: None,
             });
             self.batches += 1;
         }
@@ -314,6 +318,24 @@ impl Accumulator {
             })
             .unwrap_or(queue.batches.len());
         queue.batches.insert(position, batch);
+    }
+
+    /// Ends the retry backoff of every waiting batch for which `moved`
+    /// says its partition's leader is no longer the one it was last sent
+    /// to (the Java client's rule since KIP-951: a retry to a new leader
+    /// does not wait, as the old leader's failure says nothing of the new
+    /// one). Returns whether any batch became ready.
+    pub(crate) fn end_backoff_if(&mut self, mut moved: impl FnMut(&ProducerBatch) -> bool) -> bool {
+        let mut any = false;
+        for queue in self.queues.values_mut().flatten() {
+            for batch in &mut queue.batches {
+                if batch.retry_at.is_some() && moved(batch) {
+                    batch.retry_at = None;
+                    any = true;
+                }
+            }
+        }
+        any
     }
 
     /// Whether the partition's first batch is a retry (it was sent before).
@@ -599,6 +621,29 @@ mod tests {
         assert!(acc.drain(&tp(1), later).is_some());
         assert!(acc.is_empty());
         assert!(acc.queues.is_empty(), "idle topics are forgotten");
+    }
+
+    #[test]
+    fn a_retry_whose_leader_moved_skips_its_backoff() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        for partition in [0, 1] {
+            let _ = add(&mut acc, partition, b"x", t0);
+            let mut batch = acc
+                .drain(&tp(partition), t0 + Duration::from_secs(1))
+                .unwrap();
+            batch.seal(1, 0, 0, false).unwrap();
+            batch.attempts = 1;
+            batch.sent_to = Some((7, Some(3)));
+            acc.reenqueue(batch, t0 + Duration::from_secs(10));
+        }
+        assert!(acc.ready(t0).0.is_empty());
+        // Only partition 1's leader moved.
+        let any = acc.end_backoff_if(|b| b.tp.partition == 1);
+        assert!(any);
+        assert_eq!(acc.ready(t0).0, [tp(1)]);
+        assert!(acc.drain(&tp(0), t0).is_none());
+        assert!(!acc.end_backoff_if(|_| false));
     }
 
     #[tokio::test]

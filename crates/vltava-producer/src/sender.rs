@@ -89,6 +89,9 @@ pub(crate) struct Sender {
     /// When the producer id may be asked for again after a failure.
     init_retry_at: Option<Instant>,
     init_attempts: u32,
+    /// The metadata snapshot version the retry backoffs were last checked
+    /// against (see [`Sender::retry_moved_partitions_now`]).
+    checked_leaders: u64,
 }
 
 impl Sender {
@@ -100,6 +103,7 @@ impl Sender {
             last_queued: HashMap::new(),
             init_retry_at: None,
             init_attempts: 0,
+            checked_leaders: 0,
         }
     }
 
@@ -121,6 +125,7 @@ impl Sender {
             }
             let now = Instant::now();
             let mut wake_at = self.maintain_identity(now).await;
+            self.retry_moved_partitions_now();
             if let Some(at) = self.send_ready(Instant::now()) {
                 wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
             }
@@ -185,6 +190,11 @@ impl Sender {
         let current = self.shared.lock_seq().identity();
         match self.init_producer_id(current).await {
             Ok(identity) => {
+                tracing::info!(
+                    producer_id = identity.id,
+                    epoch = identity.epoch,
+                    "producer id and epoch set; sequences start at 0"
+                );
                 self.init_attempts = 0;
                 self.init_retry_at = None;
                 self.shared.lock_seq().reset(identity);
@@ -288,6 +298,38 @@ impl Sender {
         }
     }
 
+    /// With a new metadata snapshot, ends the retry backoff of batches
+    /// whose partition's leader moved since they were last sent: the old
+    /// leader's failure says nothing of the new one (the Java client's rule
+    /// since KIP-951). A dead leader's batches go to its successor as soon
+    /// as metadata names it, not up to `retry_backoff_max` later.
+    fn retry_moved_partitions_now(&mut self) {
+        let snapshot = self.shared.meta.snapshot();
+        if snapshot.version() == self.checked_leaders {
+            return;
+        }
+        self.checked_leaders = snapshot.version();
+        let mut moved = std::collections::BTreeSet::new();
+        self.shared.lock_acc().end_backoff_if(|batch| {
+            let Some((node, epoch)) = batch.sent_to else {
+                return false;
+            };
+            let Some(leader) = snapshot.leader(&batch.tp.topic, batch.tp.partition) else {
+                return false;
+            };
+            let newer_epoch =
+                matches!((leader.epoch, epoch), (Some(now), Some(then)) if now > then);
+            let changed = leader.broker.node_id != node || newer_epoch;
+            if changed {
+                moved.insert(format!("{}-{}", batch.tp.topic, batch.tp.partition));
+            }
+            changed
+        });
+        if !moved.is_empty() {
+            tracing::debug!(partitions = ?moved, "leaders moved: their retries go now, without backoff");
+        }
+    }
+
     /// Sends every batch that is ready, as long as its leader has room for
     /// another request; fails batches past their delivery timeout. Returns
     /// the next instant at which something becomes ready.
@@ -343,14 +385,25 @@ impl Sender {
                     continue;
                 }
             }
-            let leader = snapshot
+            let Some((leader, sent_to)) = snapshot
                 .leader(&tp.topic, tp.partition)
-                .map(|l| l.broker.address());
-            let Some(leader) = leader else {
+                .map(|l| (l.broker.address(), (l.broker.node_id, l.epoch)))
+            else {
                 unknown_leader = true;
                 self.expire_front(&tp, now);
                 continue;
             };
+            // A leader whose last dials failed is not sent to until its
+            // dial backoff ends (the Java client's `NetworkClient.ready`):
+            // its batches wait here, where a new snapshot that names
+            // another leader sends them there at once, rather than in
+            // the pool, committed to the old leader.
+            if let Some(wait) = shared.meta.pool().backoff_remaining(&leader) {
+                let at = now + wait;
+                next = Some(next.map_or(at, |n| n.min(at)));
+                self.expire_front(&tp, now);
+                continue;
+            }
             // A batch that cannot go out yet (the broker's requests in
             // flight are at the limit, or its sequence must wait) still
             // fails at its delivery timeout.
@@ -370,6 +423,7 @@ impl Sender {
             let Some(mut batch) = self.shared.lock_acc().drain(&tp, now) else {
                 continue;
             };
+            batch.sent_to = Some(sent_to);
             if batch.created + config.delivery_timeout <= now {
                 self.expire(batch, None);
                 continue;
@@ -660,6 +714,12 @@ impl Sender {
         let response = match result {
             Ok(response) => response,
             Err(error) => {
+                tracing::debug!(
+                    broker = %broker,
+                    batches = batches.len(),
+                    error = %error,
+                    "Produce request failed"
+                );
                 if error.recovery().refreshes_metadata() {
                     self.shared.meta.report_transport_failure(&broker);
                 }
@@ -757,6 +817,13 @@ impl Sender {
             code,
             message,
         };
+        tracing::debug!(
+            topic = %batch.tp.topic,
+            partition = batch.tp.partition,
+            sequence,
+            code = %code,
+            "Produce refused"
+        );
         if matches!(
             code,
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID
@@ -811,6 +878,13 @@ impl Sender {
             return;
         }
         self.shared.note_retry(&error);
+        tracing::debug!(
+            topic = %batch.tp.topic,
+            partition = batch.tp.partition,
+            attempts = batch.attempts,
+            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "batch put back for a retry"
+        );
         self.shared.lock_acc().reenqueue(batch, now + wait);
     }
 

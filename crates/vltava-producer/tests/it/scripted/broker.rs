@@ -226,6 +226,11 @@ struct State {
     offsets: HashMap<i32, i64>,
     /// Batches received, per producer id, epoch and base sequence.
     seen: HashMap<(i32, i64, i16, i32), usize>,
+    /// Where Metadata says every partition's leader is: another broker
+    /// (its node id and port, listed beside this one), or this one.
+    leader_elsewhere: Option<(i32, u16)>,
+    /// The leader epoch Metadata gives every partition.
+    leader_epoch: i32,
 }
 
 impl State {
@@ -331,6 +336,8 @@ impl ScriptedBroker {
             producers: HashMap::new(),
             offsets: HashMap::new(),
             seen: HashMap::new(),
+            leader_elsewhere: None,
+            leader_epoch: 0,
         }));
         let (events_tx, events) = mpsc::unbounded_channel();
         let holding = Arc::new(AtomicBool::new(false));
@@ -377,6 +384,16 @@ impl ScriptedBroker {
     /// A copy of everything the broker saw and did so far.
     pub(crate) fn log(&self) -> Log {
         self.lock().log.clone()
+    }
+
+    /// From now on Metadata names, as every partition's leader, the
+    /// broker `elsewhere` (node id and port on 127.0.0.1, listed beside
+    /// this one; nothing needs to listen there), or this one with `None`,
+    /// at leader epoch `epoch`.
+    pub(crate) fn set_leader(&self, elsewhere: Option<(i32, u16)>, epoch: i32) {
+        let mut state = self.lock();
+        state.leader_elsewhere = elsewhere;
+        state.leader_epoch = epoch;
     }
 
     /// Holds (never answers) every Produce request from now on, or stops.
@@ -532,14 +549,24 @@ impl Node {
             Some(topics) => topics.iter().filter_map(|t| t.name.clone()).collect(),
             None => vec![TOPIC.to_owned()],
         };
+        let (elsewhere, leader_epoch) = {
+            let state = self.lock();
+            (state.leader_elsewhere, state.leader_epoch)
+        };
+        let mut brokers = vec![(NODE_ID, self.port)];
+        brokers.extend(elsewhere);
+        let leader = elsewhere.map_or(NODE_ID, |(node, _)| node);
         MetadataResponse {
-            brokers: vec![MetadataResponseBroker {
-                node_id: NODE_ID,
-                host: "127.0.0.1".to_owned(),
-                port: i32::from(self.port),
-                rack: None,
-                ..Default::default()
-            }],
+            brokers: brokers
+                .into_iter()
+                .map(|(node_id, port)| MetadataResponseBroker {
+                    node_id,
+                    host: "127.0.0.1".to_owned(),
+                    port: i32::from(port),
+                    rack: None,
+                    ..Default::default()
+                })
+                .collect(),
             cluster_id: Some("scripted".to_owned()),
             controller_id: NODE_ID,
             topics: names
@@ -552,8 +579,8 @@ impl Node {
                             partitions: (0..self.partitions)
                                 .map(|p| MetadataResponsePartition {
                                     partition_index: p,
-                                    leader_id: NODE_ID,
-                                    leader_epoch: 0,
+                                    leader_id: leader,
+                                    leader_epoch,
                                     replica_nodes: vec![NODE_ID],
                                     isr_nodes: vec![NODE_ID],
                                     ..Default::default()

@@ -7,6 +7,7 @@
 
 mod broker;
 mod epoch;
+mod failover;
 mod pipeline;
 
 use std::future::Future;
