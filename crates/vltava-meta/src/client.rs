@@ -193,6 +193,7 @@ impl MetadataClient {
     /// transport: the broker is avoided for refreshes until one succeeds,
     /// and a refresh is asked for.
     pub fn report_transport_failure(&self, broker: &str) {
+        tracing::debug!(broker, "transport failure reported; refresh asked for");
         self.shared
             .lock_policy()
             .report_transport_failure(broker, now());
@@ -206,6 +207,10 @@ impl MetadataClient {
         let mut policy = self.shared.lock_policy();
         let moved = policy.apply_leader_hints(hints);
         self.shared.publish(&policy);
+        drop(policy);
+        if !moved.is_empty() {
+            tracing::info!(moved = moved.len(), partitions = ?moved, "leaders moved (KIP-951 hints)");
+        }
         moved
     }
 
@@ -322,23 +327,66 @@ impl Shared {
             stats.last_target = Some(request.target.clone());
             stats.last_reason = Some(request.reason.clone());
         }
+        let started = now();
         let result = match &request.target {
             RefreshTarget::Broker { address, .. } => self.fetch_bounded(address, &request).await,
             RefreshTarget::Bootstrap(entries) => self.fetch_bootstrap(entries, &request).await,
         };
+        let took_ms =
+            u64::try_from(now().saturating_duration_since(started).as_millis()).unwrap_or(u64::MAX);
+        let target = match &request.target {
+            RefreshTarget::Broker { address, .. } => address.as_str(),
+            RefreshTarget::Bootstrap(_) => "bootstrap",
+        };
         let mut policy = self.lock_policy();
         match result {
             Ok((version, response)) => {
+                let before = policy.snapshot().clone();
                 policy.handle_response(request.id, version, &response, now());
                 self.publish(&policy);
+                let moved = before.leaders_moved(policy.snapshot());
+                let backoff_ms =
+                    u64::try_from(policy.current_backoff().as_millis()).unwrap_or(u64::MAX);
+                let again = policy.is_refresh_pending();
                 drop(policy);
+                if moved.is_empty() {
+                    tracing::debug!(
+                        target,
+                        reason = %request.reason,
+                        took_ms,
+                        again,
+                        backoff_ms,
+                        "metadata refreshed"
+                    );
+                } else {
+                    tracing::info!(
+                        target,
+                        reason = %request.reason,
+                        took_ms,
+                        again,
+                        backoff_ms,
+                        moved = moved.len(),
+                        partitions = ?moved,
+                        "metadata refreshed; leaders moved"
+                    );
+                }
                 *lock(&self.last_failure) = None;
                 lock(&self.stats).succeeded += 1;
                 self.succeeded.send_replace(request.id.0 + 1);
             }
             Err(error) => {
                 policy.handle_failure(request.id, now());
+                let backoff_ms =
+                    u64::try_from(policy.current_backoff().as_millis()).unwrap_or(u64::MAX);
                 drop(policy);
+                tracing::debug!(
+                    target,
+                    reason = %request.reason,
+                    took_ms,
+                    backoff_ms,
+                    error = %error,
+                    "metadata refresh failed"
+                );
                 *lock(&self.last_failure) = Some(Arc::new(error));
                 lock(&self.stats).failed += 1;
             }

@@ -286,6 +286,27 @@ impl MetadataSnapshot {
         })
     }
 
+    /// The partitions whose leader (node id) in `newer` differs from this
+    /// snapshot's, as `topic-partition` (for logs).
+    pub(crate) fn leaders_moved(&self, newer: &MetadataSnapshot) -> Vec<String> {
+        let mut moved = Vec::new();
+        for (name, topic) in &newer.topics {
+            let Some(old) = self.topics.get(name) else {
+                continue;
+            };
+            if Arc::ptr_eq(old, topic) {
+                continue;
+            }
+            for p in topic.partitions() {
+                let before = old.partition(p.partition).and_then(|o| o.leader_id);
+                if before.is_some() && before != p.leader_id {
+                    moved.push(format!("{name}-{}", p.partition));
+                }
+            }
+        }
+        moved
+    }
+
     /// Rebuilds the id index after the topics changed.
     pub(crate) fn index_ids(&mut self) {
         self.topic_ids = self
@@ -351,6 +372,27 @@ mod tests {
             .map(|p| p.partition)
             .collect();
         assert_eq!(partitions, [0, 1]);
+    }
+
+    #[test]
+    fn leaders_moved_names_partitions_whose_leader_changed() {
+        let snapshot_with = |leaders: [Option<i32>; 3]| {
+            let mut snapshot = MetadataSnapshot::empty();
+            let partitions = leaders
+                .iter()
+                .enumerate()
+                .map(|(i, &leader)| partition(i as i32, leader))
+                .collect();
+            let topic = TopicMetadata::new("t".into(), None, false, ErrorCode::NONE, partitions);
+            snapshot.topics.insert("t".into(), Arc::new(topic));
+            snapshot
+        };
+        let before = snapshot_with([Some(1), Some(2), None]);
+        // p0 moved, p1 stayed, p2 got its first leader (not a move).
+        let after = snapshot_with([Some(3), Some(2), Some(1)]);
+        assert_eq!(before.leaders_moved(&after), ["t-0"]);
+        assert!(before.leaders_moved(&before).is_empty());
+        assert!(MetadataSnapshot::empty().leaders_moved(&after).is_empty());
     }
 
     #[test]
