@@ -38,6 +38,10 @@ Options:
   --report FILE      write the table of this run between the markers of FILE
                      (docs/reliability.md)
   --quiet            no live timeline, only each run's account
+  --trace FILTER     write the clients' tracing events to
+                     target/vltava-chaos-trace.log, with the timeline beside
+                     them; FILTER as `vltava_producer=debug,vltava_meta=debug`
+                     or a level (`debug`)
   --kafka VERSION    the Kafka version of the cluster
 
 Scenarios:
@@ -100,7 +104,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let report_file = flags.value("--report")?.map(PathBuf::from);
     let quiet = flags.switch("--quiet");
     let kafka = flags.value("--kafka")?;
+    let trace = flags.value("--trace")?;
     flags.finish()?;
+    if let Some(filter) = trace {
+        install_trace(&filter)?;
+    }
     if full && soak.is_some() {
         return Err("--full and --soak are separate tiers; pick one".into());
     }
@@ -221,6 +229,31 @@ fn journal_dir() -> PathBuf {
     crate::workspace_root()
         .join("target")
         .join("chaos-journals")
+}
+
+/// Sends tracing events that `filter` lets through to
+/// `target/vltava-chaos-trace.log` (the timeline's entries are events of
+/// target `vltava_chaos` at info, so they sit among them).
+fn install_trace(filter: &str) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let targets: tracing_subscriber::filter::Targets = format!("vltava_chaos=info,{filter}")
+        .parse()
+        .map_err(|e| format!("--trace `{filter}`: {e}"))?;
+    let path = crate::workspace_root()
+        .join("target")
+        .join("vltava-chaos-trace.log");
+    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_timer(tracing_subscriber::fmt::time::Uptime::default())
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .finish()
+        .with(targets);
+    tracing_subscriber::util::SubscriberInitExt::try_init(subscriber)
+        .map_err(|e| format!("installing the trace subscriber: {e}"))?;
+    eprintln!("tracing events go to {}", path.display());
+    Ok(())
 }
 
 /// Days since the Unix epoch: the quick tier's rotation.

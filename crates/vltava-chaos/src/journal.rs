@@ -125,6 +125,14 @@ impl Journal {
     /// Writes an entry.
     pub fn write(&self, who: Who, what: What) {
         let at = self.now();
+        if !matches!(what, What::Consumed { .. } | What::Committed { .. }) {
+            tracing::info!(
+                target: "vltava_chaos",
+                at = %format!("{:.3}s", at.as_secs_f64()),
+                "{who} {}",
+                describe(&what)
+            );
+        }
         if self.echo && !matches!(what, What::Consumed { .. } | What::Committed { .. }) {
             let mut last = self
                 .last_echoed

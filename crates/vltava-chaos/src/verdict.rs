@@ -249,6 +249,19 @@ pub fn account(
                 *t = (*t).min(at);
             }
         }
+        let ms = |m: &BTreeMap<i32, Duration>| {
+            m.iter()
+                .map(|(p, t)| format!("p{p}:{:.1}", t.saturating_sub(from).as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        tracing::info!(
+            target: "vltava_chaos",
+            fault = %reference,
+            acked = %ms(&acked),
+            consumed = %ms(&seen),
+            "recovery per partition (seconds after the fault)"
+        );
         a.produce_recoveries
             .push((acked.len() == partitions as usize).then(|| {
                 acked
