@@ -23,8 +23,8 @@ and that only non-fatal errors reached the application.
 
 Tiers:
   (default)          the quick tier: each scenario once, one protocol each, in
-                     rotation by day (not yet part of `cargo xtask test`:
-                     see docs/reliability.md)
+                     rotation by day (also the last step of
+                     `cargo xtask test`)
   --full             every scenario with every protocol
   --soak MINUTES     random faults (kill, stop, pause, restart of random nodes,
                      every 10 to 20 s) for MINUTES, with the same checks
