@@ -41,6 +41,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else if let Some(arg) = passthrough.first() {
         return Err(format!("unexpected argument `{arg}`\n\n{HELP}"));
     }
+    let run_chaos = !no_chaos && kafka.is_none() && passthrough.is_empty();
     let started = Instant::now();
 
     crate::cargo(
@@ -100,8 +101,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     tested?;
-    let chaos = !no_chaos && kafka.is_none() && passthrough.is_empty();
-    if chaos {
+    if run_chaos {
         crate::cargo(
             &["test", "-p", "vltava-chaos", "--", "--nocapture"],
             &[],
