@@ -32,14 +32,13 @@ fn children() -> &'static Mutex<HashMap<u32, Child>> {
     CHILDREN.get_or_init(Default::default)
 }
 
-/// Reaps `pid` if it is our child and has exited.
-fn reap(pid: u32) {
+/// Reaps every child of ours that has exited, `pid` among them. All of
+/// them, not only `pid`: a node that was killed and started again has a new
+/// pid, and nothing asks about the old one again, so a long run of faults
+/// (a soak) would otherwise leave one zombie per restart.
+fn reap_exited() {
     let mut children = children().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(child) = children.get_mut(&pid) {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            children.remove(&pid);
-        }
-    }
+    children.retain(|_, child| !matches!(child.try_wait(), Ok(Some(_))));
 }
 
 /// Spawns `command` in its own process group (so a terminal's Ctrl-C does
@@ -51,6 +50,7 @@ pub(crate) fn spawn_detached(mut command: Command) -> Result<u32> {
         .spawn()
         .context(|| format!("starting {command:?}"))?;
     let pid = child.id();
+    reap_exited();
     children()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -60,7 +60,7 @@ pub(crate) fn spawn_detached(mut command: Command) -> Result<u32> {
 
 /// Whether `pid` is alive and its command line contains `marker`.
 pub(crate) fn liveness(pid: u32, marker: &str) -> Liveness {
-    reap(pid);
+    reap_exited();
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Liveness::Dead;
     };
@@ -115,4 +115,44 @@ pub(crate) fn read_pid(path: &Path) -> Option<u32> {
 /// Writes a pid file.
 pub(crate) fn write_pid(path: &Path, pid: u32) -> Result<()> {
     std::fs::write(path, format!("{pid}\n")).context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the kernel still has an entry for `pid` (a zombie has one).
+    fn has_entry(pid: u32) -> bool {
+        Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn asking_about_one_child_reaps_every_child_that_exited() {
+        let first = spawn_detached(Command::new("true")).expect("spawn true");
+        let second = spawn_detached(Command::new("true")).expect("spawn true");
+        // Both exit at once; until reaped they stay zombies.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let zombie = |pid: u32| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z'))
+                })
+            };
+            if zombie(first) && zombie(second) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the children did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Asking about the first (as a restarted node's new pid is asked
+        // about, never its old one) reaps the second too.
+        assert_eq!(liveness(first, "true"), Liveness::Dead);
+        assert!(!has_entry(first), "the child asked about was not reaped");
+        assert!(!has_entry(second), "the other exited child was not reaped");
+    }
 }
