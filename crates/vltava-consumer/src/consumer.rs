@@ -310,8 +310,12 @@ impl Consumer {
         self.commit_offsets(group, offsets).await
     }
 
-    /// Commits, then leaves the group (bounded by the group's leave
-    /// timeout), then stops fetching. Without a group it only stops.
+    /// Commits, then leaves the group, then stops fetching. Without a
+    /// group it only stops. Bounded whatever the brokers do: the commit
+    /// retries for at most the offsets timeout (the builder's
+    /// `default_api_timeout`) and the leave waits at most the leave
+    /// timeout; with every broker down it returns with the error after
+    /// about their sum.
     pub async fn close(&self) -> Result<(), ConsumeError> {
         let result = match &self.group {
             Some(group) => {
