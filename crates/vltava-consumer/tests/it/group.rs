@@ -339,6 +339,9 @@ async fn a_consumer_whose_session_expired_is_told_rejoins_and_resumes_at_the_com
         }
     }
     assert!(lost, "no Lost event after the session expired");
+    // The committed offsets carry the leader epoch of the last record
+    // read: each restart there was validated before it was fetched.
+    assert!(consumer.metrics().position_validations >= 1);
     assert_ne!(consumer.group_member().unwrap().generation(), generation);
     for (partition, offsets) in &again {
         let from = committed[partition];
