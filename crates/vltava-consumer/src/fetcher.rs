@@ -359,7 +359,7 @@ fn dispatch(
         tracing::debug!(
             broker = %broker,
             partitions = ?asked.iter().map(|v| (v.tp.to_string(), v.offset, v.epoch)).collect::<Vec<_>>(),
-            "validating positions after a leader change (OffsetForLeaderEpoch)"
+            "validating positions (OffsetForLeaderEpoch): a leader change, or an offset given with its epoch"
         );
         tasks.spawn(async move {
             let result = pool.send(&broker, Purpose::Control, request).await;

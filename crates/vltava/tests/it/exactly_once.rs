@@ -17,8 +17,15 @@ use crate::{shared_cluster, unique};
 
 const INPUT_RECORDS: usize = 120;
 
-/// Every record of `topic` (2 partitions) as `isolation` shows it, by value.
-async fn read_output(bootstrap: &str, topic: &str, isolation: Isolation) -> Vec<String> {
+/// Every record of `topic` (2 partitions) as `isolation` shows it, by
+/// value: read until `expected` came, then for one more second (so that
+/// any extra one shows).
+async fn read_output(
+    bootstrap: &str,
+    topic: &str,
+    isolation: Isolation,
+    expected: usize,
+) -> Vec<String> {
     let consumer = Consumer::builder(bootstrap)
         .assign([TopicPartition::new(topic, 0), TopicPartition::new(topic, 1)])
         .auto_offset_reset(OffsetReset::Earliest)
@@ -26,23 +33,24 @@ async fn read_output(bootstrap: &str, topic: &str, isolation: Isolation) -> Vec<
         .build()
         .unwrap();
     let mut values = Vec::new();
-    // Read until two polls in a row bring nothing (the ends are known).
     let started = Instant::now();
-    let mut quiet = 0;
-    while quiet < 2 {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        let fetches = consumer.poll(Duration::from_millis(1000)).await;
+    let mut extra_until = None;
+    while extra_until.is_none_or(|until| Instant::now() < until) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} of {expected} read",
+            values.len()
+        );
+        let fetches = consumer.poll(Duration::from_millis(200)).await;
         assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
-        if fetches.record_count() == 0 {
-            quiet += 1;
-        } else {
-            quiet = 0;
-        }
         values.extend(
             fetches
                 .records()
                 .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned()),
         );
+        if values.len() >= expected && extra_until.is_none() {
+            extra_until = Some(Instant::now() + Duration::from_secs(1));
+        }
     }
     values
 }
@@ -134,6 +142,8 @@ async fn an_aborted_transaction_is_rewound_and_processed_again_exactly_once() {
         // The third transaction, which read past the committed offsets of
         // two earlier ones, is aborted: as a failed transaction would be.
         if transactions == 3 {
+            // Written first, so that the log holds the aborted results.
+            producer.flush().await;
             producer.abort_transaction().await.unwrap();
             aborted.extend(records.iter().map(|(p, o, _)| (*p, *o)));
             rewind_to_committed(&consumer).await.unwrap();
@@ -192,12 +202,18 @@ async fn an_aborted_transaction_is_rewound_and_processed_again_exactly_once() {
     consumer.close().await.unwrap();
 
     // The output as read_committed sees it: every input once, uppercased.
-    let mut seen = read_output(&bootstrap, &output, Isolation::ReadCommitted).await;
+    let mut seen = read_output(&bootstrap, &output, Isolation::ReadCommitted, INPUT_RECORDS).await;
     seen.sort();
     let mut expected: Vec<String> = (0..INPUT_RECORDS).map(|i| format!("V{i}")).collect();
     expected.sort();
     assert_eq!(seen, expected);
     // The aborted results are in the log all the same (read_uncommitted).
-    let everything = read_output(&bootstrap, &output, Isolation::ReadUncommitted).await;
+    let everything = read_output(
+        &bootstrap,
+        &output,
+        Isolation::ReadUncommitted,
+        INPUT_RECORDS + aborted.len(),
+    )
+    .await;
     assert_eq!(everything.len(), INPUT_RECORDS + aborted.len());
 }
