@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vltava::exactly_once::send_consumer_offsets;
+use vltava::exactly_once::{rewind_to_committed, send_consumer_offsets};
 use vltava::{
     Consumer, ConsumerConfig, Isolation, OffsetReset, Producer, ProducerConfig, ProducerRecord,
     TopicPartition,
@@ -309,7 +309,7 @@ impl EosMember {
                             producer.close().await;
                             producer = new_producer().await;
                         }
-                        rewind(&consumer).await;
+                        rewind(&consumer, &journal, who).await;
                     }
                 }
             }
@@ -335,22 +335,22 @@ impl EosMember {
 }
 
 /// After an abort: every owned partition goes back to its committed offset
-/// (the start of the topic when nothing is committed yet).
-async fn rewind(consumer: &Consumer) {
-    let Some(member) = consumer.group_member() else {
-        return;
-    };
-    let owned = consumer.assignment();
+/// ([`rewind_to_committed`]), tried again while the offsets cannot be read
+/// (a coordinator restarting).
+async fn rewind(consumer: &Consumer, journal: &Journal, who: Who) {
     for _ in 0..20 {
-        match member.committed(&owned).await {
-            Ok(committed) => {
-                for tp in &owned {
-                    let offset = committed.get(tp).cloned().flatten().map_or(0, |c| c.offset);
-                    consumer.seek(tp, offset);
-                }
-                return;
+        match rewind_to_committed(consumer).await {
+            Ok(()) => return,
+            Err(e) => {
+                journal.write(
+                    who,
+                    What::Error {
+                        fatal: false,
+                        text: format!("rewinding to the committed offsets: {e}"),
+                    },
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
 }

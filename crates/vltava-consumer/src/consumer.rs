@@ -310,8 +310,12 @@ impl Consumer {
         self.commit_offsets(group, offsets).await
     }
 
-    /// Commits, then leaves the group (bounded by the group's leave
-    /// timeout), then stops fetching. Without a group it only stops.
+    /// Commits, then leaves the group, then stops fetching. Without a
+    /// group it only stops. Bounded whatever the brokers do: the commit
+    /// retries for at most the offsets timeout (the builder's
+    /// `default_api_timeout`) and the leave waits at most the leave
+    /// timeout; with every broker down it returns with the error after
+    /// about their sum.
     pub async fn close(&self) -> Result<(), ConsumeError> {
         let result = match &self.group {
             Some(group) => {
@@ -367,16 +371,58 @@ impl Consumer {
     /// Sets the next offset `poll` returns for `tp` (which must be
     /// assigned; otherwise nothing happens and `false` is returned).
     pub fn seek(&self, tp: &TopicPartition, offset: i64) -> bool {
+        self.seek_with_epoch(tp, offset, None)
+    }
+
+    /// [`Consumer::seek`] to an offset that carries the leader epoch of
+    /// the record before it, as committed offsets do
+    /// ([`CommitOffset::leader_epoch`]) and as [`ConsumerRecord::leader_epoch`]
+    /// gives it (Java's `seek(TopicPartition, OffsetAndMetadata)`). With
+    /// an epoch, the position is validated with OffsetForLeaderEpoch
+    /// (KIP-320) before it is fetched: if the leader's log was truncated
+    /// below it since (an unclean leader election), the truncation is
+    /// detected there, and handled as after a leader change (see
+    /// [`ConsumeError::Truncated`] and [`ConsumeError::LogTruncation`]).
+    pub fn seek_with_epoch(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        leader_epoch: Option<i32>,
+    ) -> bool {
         let mut state = self.shared.lock();
         let Some(p) = state.partitions.get_mut(tp) else {
             return false;
         };
         p.position = Some(offset);
-        p.last_epoch = None;
+        p.last_epoch = leader_epoch;
+        p.awaiting_validation = leader_epoch.is_some();
+        p.leader_epoch = None;
         p.generation += 1;
         // A partition stopped by an error goes on from the new position.
         p.stuck = false;
         // A seek decides where a newly assigned partition starts.
+        p.awaiting_committed = false;
+        drop(state);
+        self.shared.wake.notify_one();
+        true
+    }
+
+    /// Forgets `tp`'s position: the reset policy decides where it starts
+    /// again (ListOffsets, as for a partition with nothing committed; Java's
+    /// `seekToBeginning`/`seekToEnd` with the policy's end). Data fetched
+    /// for the old position is dropped. `false` (and nothing happens) when
+    /// `tp` is not assigned.
+    pub fn reset_position(&self, tp: &TopicPartition) -> bool {
+        let mut state = self.shared.lock();
+        let Some(p) = state.partitions.get_mut(tp) else {
+            return false;
+        };
+        p.position = None;
+        p.last_epoch = None;
+        p.awaiting_validation = false;
+        p.leader_epoch = None;
+        p.generation += 1;
+        p.stuck = false;
         p.awaiting_committed = false;
         drop(state);
         self.shared.wake.notify_one();
@@ -445,7 +491,7 @@ impl Consumer {
             tokio::pin!(ready);
             ready.as_mut().enable();
             // Data may have arrived between `take` and `enable`.
-            if !self.shared.lock().completed.is_empty() {
+            if self.shared.lock().has_ready_data() {
                 continue;
             }
             let _ = tokio::time::timeout(wait, ready).await;
@@ -519,6 +565,8 @@ impl Consumer {
                         let p = state.partitions.entry(tp.clone()).or_default();
                         p.position = None;
                         p.last_epoch = None;
+                        p.leader_epoch = None;
+                        p.awaiting_validation = false;
                         p.generation += 1;
                         p.stuck = false;
                         p.awaiting_committed = true;
@@ -651,8 +699,14 @@ impl Consumer {
                     continue;
                 }
                 p.awaiting_committed = false;
-                p.position = committed.get(&tp).cloned().flatten().map(|c| c.offset);
-                p.last_epoch = None;
+                let committed = committed.get(&tp).cloned().flatten();
+                p.position = committed.as_ref().map(|c| c.offset);
+                // A committed offset with a leader epoch is validated
+                // before it is fetched (KIP-320, as Java does): the log may
+                // have been truncated below it since it was committed.
+                p.last_epoch = committed.and_then(|c| c.leader_epoch);
+                p.awaiting_validation = p.last_epoch.is_some();
+                p.leader_epoch = None;
                 p.generation += 1;
             }
         }
@@ -699,10 +753,21 @@ impl Consumer {
         let mut state = self.shared.lock();
         fetches.errors = std::mem::take(&mut state.errors);
         let mut taken = 0;
+        // Data of paused partitions stays buffered, in order, until they
+        // are resumed (Java keeps it too): put back at the front below.
+        let mut held: Vec<Completed> = Vec::new();
         while taken < max {
             let Some(completed) = state.completed.pop_front() else {
                 break;
             };
+            if state
+                .partitions
+                .get(&completed.tp)
+                .is_some_and(|p| p.paused)
+            {
+                held.push(completed);
+                continue;
+            }
             state.consumed(&completed);
             let Some(p) = state.partitions.get(&completed.tp) else {
                 continue;
@@ -739,6 +804,9 @@ impl Consumer {
             if !records.is_empty() {
                 fetches.partitions.push((completed.tp.clone(), records));
             }
+        }
+        for completed in held.into_iter().rev() {
+            state.completed.push_front(completed);
         }
         drop(state);
         self.shared.wake.notify_one();

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use vltava_group::offsets::CommitOffset;
 use vltava_meta::MetaError;
 use vltava_net::NetError;
 use vltava_wire::ErrorCode;
@@ -65,6 +66,25 @@ pub enum ConsumeError {
         /// The position now.
         to: i64,
     },
+    /// The partition's log was truncated below the position (a leader
+    /// change lost records that were never fully replicated) and the reset
+    /// policy is `None`: the position stays, the partition stops, and
+    /// `seek` decides where it goes on (Java's `LogTruncationException`).
+    /// `divergent` is where the logs agree up to (the end offset of the
+    /// last leader epoch both have, with that epoch), when the leader knows
+    /// it: `seek` there to read on from the first record that may differ.
+    #[error(
+        "{tp}: the log was truncated below offset {offset}{}, and offset_reset is None; seek to go on",
+        divergent.as_ref().map(|d| format!(" (the logs agree up to offset {})", d.offset)).unwrap_or_default()
+    )]
+    LogTruncation {
+        /// The partition.
+        tp: TopicPartition,
+        /// The position, which records below it were truncated.
+        offset: i64,
+        /// The first offset that may differ, with its leader epoch.
+        divergent: Option<CommitOffset>,
+    },
     /// The group session has trouble the member recovers from by itself
     /// (coordinator unreachable, refused, loading), or, if fatal, the
     /// member ended (the consumer can no longer consume in the group).
@@ -107,7 +127,7 @@ pub enum ConsumeError {
 
 impl ConsumeError {
     /// Whether the consumer cannot go on by itself: a corrupt batch, an
-    /// out-of-range position with no reset policy, a non-retriable Kafka
+    /// out-of-range position or a log truncation with no reset policy, a non-retriable Kafka
     /// or transport error, or a closed consumer. A broker restart is never
     /// fatal.
     pub fn is_fatal(&self) -> bool {
@@ -118,7 +138,10 @@ impl ConsumeError {
             Self::Meta(e) => !e.is_retriable(),
             Self::Truncated { .. } | Self::Commit { .. } => false,
             Self::Group { fatal, .. } => *fatal,
-            Self::OutOfRange { .. } | Self::Corrupt { .. } | Self::Closed => true,
+            Self::OutOfRange { .. }
+            | Self::LogTruncation { .. }
+            | Self::Corrupt { .. }
+            | Self::Closed => true,
             // Mistakes of the caller's, for one call; nothing ended.
             Self::NotInGroup => false,
             Self::Config(_) => true,

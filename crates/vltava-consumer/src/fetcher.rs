@@ -1,7 +1,8 @@
 //! The fetcher: one task per consumer that keeps a fetch in flight to
 //! every broker leading an assigned partition (each with its own KIP-227
-//! session), resets positions that need it, and buffers what comes back
-//! for `poll`, within a byte budget.
+//! session), resets positions that need it, validates positions after a
+//! leader change (KIP-320, OffsetForLeaderEpoch), and buffers what comes
+//! back for `poll`, within a byte budget.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,10 +12,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use vltava_group::offsets::CommitOffset;
 use vltava_meta::{LeaderHints, MetadataClient, RefreshReason};
 use vltava_net::{Backoff, Jitter, NetError, Purpose, Recovery};
 use vltava_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use vltava_wire::messages::{FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse};
+use vltava_wire::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use vltava_wire::messages::{
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+};
 use vltava_wire::{ErrorCode, Uuid};
 
 use crate::TopicPartition;
@@ -28,8 +36,20 @@ use crate::metrics::Stats;
 pub(crate) struct PartitionState {
     /// The next offset to hand out; `None` until reset.
     pub(crate) position: Option<i64>,
-    /// The leader epoch of the last record handed out.
+    /// The leader epoch of the last record handed out (or the one a
+    /// committed offset or a seek carried): what OffsetForLeaderEpoch
+    /// validates the position against.
     pub(crate) last_epoch: Option<i32>,
+    /// The partition leader's epoch (from the metadata) under which the
+    /// position was last fetched or validated (Java's
+    /// `FetchPosition.currentLeader`). A newer epoch in the metadata means
+    /// the leader changed: the position is validated before fetching again.
+    pub(crate) leader_epoch: Option<i32>,
+    /// The position must be validated with OffsetForLeaderEpoch before it
+    /// is fetched (a leader change, or a seek to an offset with an epoch).
+    pub(crate) awaiting_validation: bool,
+    /// A validation failed with a retriable error: not tried again before.
+    validate_after: Option<Instant>,
     pub(crate) paused: bool,
     /// A fetch or a reset for it is on the wire.
     in_flight: bool,
@@ -81,6 +101,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether fetched data waits for `poll` that it may hand out (data
+    /// of paused partitions waits for their resumption).
+    pub(crate) fn has_ready_data(&self) -> bool {
+        self.completed
+            .iter()
+            .any(|c| self.partitions.get(&c.tp).is_none_or(|p| !p.paused))
+    }
+
     /// A completed fetch was taken out for `poll`.
     pub(crate) fn consumed(&mut self, completed: &Completed) {
         self.buffered_bytes = self.buffered_bytes.saturating_sub(completed.records.len());
@@ -130,6 +158,25 @@ enum Outcome {
         asked: Vec<(TopicPartition, u64)>,
         result: Result<ListOffsetsResponse, NetError>,
     },
+    Validate {
+        broker: String,
+        asked: Vec<Validation>,
+        result: Result<OffsetForLeaderEpochResponse, NetError>,
+    },
+}
+
+/// A position to validate: OffsetForLeaderEpoch asks the leader where
+/// `epoch` (the epoch of the record before `offset`) ends in its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Validation {
+    pub(crate) tp: TopicPartition,
+    pub(crate) generation: u64,
+    /// The position being validated.
+    pub(crate) offset: i64,
+    /// The epoch of the record before it.
+    pub(crate) epoch: i32,
+    /// The leader's epoch as the metadata has it (fences a stale leader).
+    pub(crate) current_leader_epoch: Option<i32>,
 }
 
 /// Runs until the consumer closes.
@@ -187,6 +234,7 @@ fn dispatch(
     let mut fetches: BTreeMap<String, BTreeMap<TopicPartition, (PartitionFetch, u64)>> =
         BTreeMap::new();
     let mut resets: BTreeMap<String, Vec<(TopicPartition, u64)>> = BTreeMap::new();
+    let mut validations: BTreeMap<String, Vec<Validation>> = BTreeMap::new();
     let mut missing_leader = false;
     {
         let mut state = shared.lock();
@@ -199,7 +247,9 @@ fn dispatch(
         let draining: std::collections::HashSet<String> = state
             .partitions
             .iter()
-            .filter(|(_, p)| p.buffered)
+            // A paused partition's data waits for its resumption; the
+            // broker's other partitions are fetched meanwhile.
+            .filter(|(_, p)| p.buffered && !p.paused)
             .filter_map(|(tp, _)| snapshot.leader(&tp.topic, tp.partition))
             .map(|l| l.broker.address())
             .collect();
@@ -216,6 +266,28 @@ fn dispatch(
                 && until > now
             {
                 wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
+                continue;
+            }
+            if let Some(offset) = p.position
+                && needs_validation(p, leader.epoch, now, &mut wake_at)
+            {
+                match p.last_epoch {
+                    Some(epoch) => {
+                        validations.entry(broker).or_default().push(Validation {
+                            tp: tp.clone(),
+                            generation: p.generation,
+                            offset,
+                            epoch,
+                            current_leader_epoch: leader.epoch,
+                        });
+                        continue;
+                    }
+                    // Nothing read yet and no epoch given: nothing to
+                    // validate against (Java completes the validation).
+                    None => p.awaiting_validation = false,
+                }
+            }
+            if p.awaiting_validation {
                 continue;
             }
             match p.position {
@@ -249,6 +321,13 @@ fn dispatch(
                 }
             }
         }
+        for asked in validations.values() {
+            for v in asked {
+                if let Some(p) = state.partitions.get_mut(&v.tp) {
+                    p.in_flight = true;
+                }
+            }
+        }
         for wanted in fetches.values() {
             for tp in wanted.keys() {
                 if let Some(p) = state.partitions.get_mut(tp) {
@@ -267,6 +346,24 @@ fn dispatch(
         tasks.spawn(async move {
             let result = pool.send(&broker, Purpose::Control, request).await;
             Outcome::Reset {
+                broker,
+                asked,
+                result,
+            }
+        });
+    }
+    for (broker, asked) in validations {
+        let request = validation_request(&asked);
+        let pool = pool.clone();
+        shared.stats.validation(asked.len());
+        tracing::debug!(
+            broker = %broker,
+            partitions = ?asked.iter().map(|v| (v.tp.to_string(), v.offset, v.epoch)).collect::<Vec<_>>(),
+            "validating positions (OffsetForLeaderEpoch): a leader change, or an offset given with its epoch"
+        );
+        tasks.spawn(async move {
+            let result = pool.send(&broker, Purpose::Control, request).await;
+            Outcome::Validate {
                 broker,
                 asked,
                 result,
@@ -296,7 +393,12 @@ fn dispatch(
             },
             ..Default::default()
         };
-        session.build(&positions, &ids).apply(&mut request);
+        let built = session.build(&positions, &ids);
+        shared.stats.fetch_sent(
+            !built.full,
+            built.topics.iter().map(|t| t.partitions.len()).sum(),
+        );
+        built.apply(&mut request);
         let asked: Vec<(TopicPartition, u64, i64)> = wanted
             .into_iter()
             .map(|(tp, (f, generation))| (tp, generation, f.fetch_offset))
@@ -317,6 +419,66 @@ fn dispatch(
         });
     }
     wake_at
+}
+
+/// Whether `p`'s position must be validated before it is fetched: it
+/// waits for a validation already, or the metadata shows a leader epoch
+/// newer than the one it was fetched under (the leader changed: its log
+/// may have been truncated below the position). Records the epoch it
+/// fetches under otherwise. A partition in a retry backoff waits.
+fn needs_validation(
+    p: &mut PartitionState,
+    leader_epoch: Option<i32>,
+    now: Instant,
+    wake_at: &mut Option<Instant>,
+) -> bool {
+    if let (Some(known), Some(current)) = (p.leader_epoch, leader_epoch)
+        && current > known
+        && p.last_epoch.is_some()
+    {
+        p.awaiting_validation = true;
+    }
+    if !p.awaiting_validation {
+        if leader_epoch.is_some() {
+            p.leader_epoch = leader_epoch;
+        }
+        return false;
+    }
+    match p.validate_after {
+        Some(at) if at > now => {
+            *wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
+            // Waiting: neither validated nor fetched meanwhile.
+            false
+        }
+        _ => true,
+    }
+}
+
+/// OffsetForLeaderEpoch as a consumer sends it (v3+: replica id -1, a
+/// consumer; -2 would be a debug reader allowed past the high watermark).
+fn validation_request(asked: &[Validation]) -> OffsetForLeaderEpochRequest {
+    let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
+    for v in asked {
+        let partition = OffsetForLeaderPartition {
+            partition: v.tp.partition,
+            current_leader_epoch: v.current_leader_epoch.unwrap_or(-1),
+            leader_epoch: v.epoch,
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| t.topic == v.tp.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(OffsetForLeaderTopic {
+                topic: v.tp.topic.clone(),
+                partitions: vec![partition],
+                ..Default::default()
+            }),
+        }
+    }
+    OffsetForLeaderEpochRequest {
+        replica_id: -1,
+        topics,
+        ..Default::default()
+    }
 }
 
 /// ListOffsets for partitions to reset: earliest (-2) or latest (-1).
@@ -427,6 +589,22 @@ fn handle(
             failures.remove(&broker);
             handle_reset(shared, &asked, &response);
         }
+        Outcome::Validate {
+            broker,
+            asked,
+            result,
+        } => {
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    release(shared, asked.iter().map(|v| &v.tp));
+                    broker_failed(shared, &broker, error, failures, backoff);
+                    return;
+                }
+            };
+            failures.remove(&broker);
+            handle_validation(shared, &asked, &response, Instant::now());
+        }
     }
     shared.wake.notify_one();
 }
@@ -494,7 +672,8 @@ fn handle_fetch(
             }
         }
     }
-    let mut state = shared.lock();
+    let mut guard = shared.lock();
+    let state = &mut *guard;
     let mut arrived = false;
     let mut refresh = Vec::new();
     for (tp, generation, fetch_offset) in asked {
@@ -516,25 +695,16 @@ fn handle_fetch(
             {
                 // The leader's log diverged from what we read (KIP-320, via
                 // Fetch v12+ last_fetched_epoch): records past its end
-                // offset for our epoch were truncated. Go back there and
-                // say so; the records after it that were handed out are
-                // gone from the log.
-                let end = data.diverging_epoch.end_offset.min(*fetch_offset);
-                tracing::warn!(
-                    partition = %tp,
-                    from = *fetch_offset,
-                    to = end,
-                    epoch = data.diverging_epoch.epoch,
-                    "the leader's log diverged (position validation, KIP-320); position moved back"
+                // offset for our epoch were truncated.
+                truncated(
+                    shared,
+                    p,
+                    tp,
+                    *fetch_offset,
+                    Some((data.diverging_epoch.end_offset, data.diverging_epoch.epoch)),
+                    &mut state.errors,
+                    "Fetch answered with a diverging epoch",
                 );
-                p.position = Some(end);
-                p.last_epoch = Some(data.diverging_epoch.epoch);
-                p.generation += 1;
-                state.errors.push(ConsumeError::Truncated {
-                    tp: tp.clone(),
-                    from: *fetch_offset,
-                    to: end,
-                });
                 arrived = true;
             }
             ErrorCode::NONE => {
@@ -610,11 +780,169 @@ fn handle_fetch(
             },
         }
     }
-    drop(state);
+    drop(guard);
     for (tp, code) in refresh {
         shared.meta.report_error(&tp.topic, tp.partition, code);
     }
     if arrived {
+        shared.ready.notify_waiters();
+    }
+}
+
+/// The log was truncated below `offset` (the position `p` was fetched or
+/// validated at): `end` is the end offset and epoch of the last epoch the
+/// logs share, when the leader knows it. As Java's
+/// `SubscriptionState.maybeCompleteValidation`: with a reset policy the
+/// position moves to that end offset (or, unknown, is reset by the
+/// policy) and the truncation is reported ([`ConsumeError::Truncated`],
+/// not fatal); with `None` the position stays, the partition stops, and
+/// [`ConsumeError::LogTruncation`] says where the logs agree (Java's
+/// `LogTruncationException`): the application decides with a `seek`.
+fn truncated(
+    shared: &Shared,
+    p: &mut PartitionState,
+    tp: &TopicPartition,
+    offset: i64,
+    end: Option<(i64, i32)>,
+    errors: &mut Vec<ConsumeError>,
+    how: &'static str,
+) {
+    shared.stats.truncation();
+    let policy = shared.config.offset_reset;
+    tracing::warn!(
+        partition = %tp,
+        position = offset,
+        end_offset = end.map(|(o, _)| o),
+        end_epoch = end.map(|(_, e)| e),
+        policy = ?policy,
+        how,
+        "log truncation detected (KIP-320): records below the position are gone from the leader's log"
+    );
+    p.awaiting_validation = false;
+    p.validate_after = None;
+    if policy == OffsetReset::None {
+        p.stuck = true;
+        errors.push(ConsumeError::LogTruncation {
+            tp: tp.clone(),
+            offset,
+            divergent: end.map(|(o, e)| CommitOffset {
+                offset: o,
+                leader_epoch: Some(e),
+                metadata: None,
+            }),
+        });
+        return;
+    }
+    p.generation += 1;
+    match end {
+        Some((end_offset, epoch)) => {
+            let to = end_offset.min(offset);
+            p.position = Some(to);
+            p.last_epoch = Some(epoch);
+            errors.push(ConsumeError::Truncated {
+                tp: tp.clone(),
+                from: offset,
+                to,
+            });
+        }
+        // The leader knows no end for our epoch: start over by the policy.
+        None => {
+            p.position = None;
+            p.last_epoch = None;
+        }
+    }
+}
+
+/// Takes the OffsetForLeaderEpoch answer for positions being validated.
+fn handle_validation(
+    shared: &Shared,
+    asked: &[Validation],
+    response: &OffsetForLeaderEpochResponse,
+    now: Instant,
+) {
+    let mut answered: HashMap<(&str, i32), (ErrorCode, i32, i64)> = HashMap::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            answered.insert(
+                (t.topic.as_str(), p.partition),
+                (ErrorCode::from(p.error_code), p.leader_epoch, p.end_offset),
+            );
+        }
+    }
+    let mut guard = shared.lock();
+    let state = &mut *guard;
+    let mut reported = false;
+    let mut refresh = Vec::new();
+    for v in asked {
+        let Some(p) = state.partitions.get_mut(&v.tp) else {
+            continue;
+        };
+        p.in_flight = false;
+        // Sought or reassigned meanwhile: that position is validated anew.
+        if p.generation != v.generation || p.position != Some(v.offset) {
+            continue;
+        }
+        let Some(&(code, epoch, end_offset)) = answered.get(&(v.tp.topic.as_str(), v.tp.partition))
+        else {
+            p.validate_after = Some(now + shared.config.retry_backoff);
+            continue;
+        };
+        if code.is_ok() {
+            p.leader_epoch = v.current_leader_epoch.or(p.leader_epoch);
+            if epoch < 0 || end_offset < 0 {
+                truncated(
+                    shared,
+                    p,
+                    &v.tp,
+                    v.offset,
+                    None,
+                    &mut state.errors,
+                    "OffsetForLeaderEpoch knows no end for the epoch",
+                );
+                reported = true;
+            } else if end_offset < v.offset {
+                truncated(
+                    shared,
+                    p,
+                    &v.tp,
+                    v.offset,
+                    Some((end_offset, epoch)),
+                    &mut state.errors,
+                    "OffsetForLeaderEpoch",
+                );
+                reported = true;
+            } else {
+                tracing::debug!(partition = %v.tp, position = v.offset, epoch = v.epoch, end_offset, "position validated");
+                p.awaiting_validation = false;
+                p.validate_after = None;
+            }
+            continue;
+        }
+        shared.stats.partition_error();
+        match Recovery::of_code(code) {
+            Some(class) if class.is_retriable() => {
+                tracing::debug!(partition = %v.tp, code = %code, "validating the position failed; trying again");
+                p.validate_after = Some(now + shared.config.retry_backoff);
+                if class.refreshes_metadata() {
+                    refresh.push((v.tp.clone(), code));
+                }
+            }
+            _ => {
+                tracing::warn!(partition = %v.tp, code = %code, "validating the position failed; the partition stops");
+                p.stuck = true;
+                state.errors.push(ConsumeError::Partition {
+                    tp: v.tp.clone(),
+                    code,
+                });
+                reported = true;
+            }
+        }
+    }
+    drop(guard);
+    for (tp, code) in refresh {
+        shared.meta.report_error(&tp.topic, tp.partition, code);
+    }
+    if reported {
         shared.ready.notify_waiters();
     }
 }
@@ -655,6 +983,8 @@ fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &Lis
                 tracing::debug!(partition = %tp, offset, policy = ?shared.config.offset_reset, "position reset");
                 p.position = Some(offset);
                 p.last_epoch = (epoch >= 0).then_some(epoch);
+                p.leader_epoch = None;
+                p.awaiting_validation = false;
             }
         } else if Recovery::of_code(code).is_some_and(|r| r.refreshes_metadata()) {
             refresh.push((tp.clone(), code));
@@ -693,6 +1023,10 @@ mod tests {
     /// A fetcher's shared state over a metadata client that talks to
     /// nobody (these tests feed answers by hand).
     fn shared() -> Shared {
+        shared_with(OffsetReset::Latest)
+    }
+
+    fn shared_with(policy: OffsetReset) -> Shared {
         let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = nobody.local_addr().unwrap().to_string();
         drop(nobody);
@@ -702,7 +1036,7 @@ mod tests {
             MetadataConfig::new(),
         )
         .unwrap();
-        Shared::new(ConsumerConfig::new(), meta)
+        Shared::new(ConsumerConfig::new().offset_reset(policy), meta)
     }
 
     fn answer(tp: &TopicPartition, data: PartitionData) -> FetchResponse {
@@ -767,6 +1101,340 @@ mod tests {
             }]
         ));
         assert!(!state.errors[0].is_fatal());
+    }
+
+    #[tokio::test]
+    async fn with_no_reset_policy_a_diverging_epoch_stops_the_partition_where_it_is() {
+        let shared = shared_with(OffsetReset::None);
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(120),
+                last_epoch: Some(3),
+                in_flight: true,
+                ..Default::default()
+            },
+        );
+        let diverged = PartitionData {
+            diverging_epoch: EpochEndOffset {
+                epoch: 3,
+                end_offset: 100,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        handle_fetch(
+            &shared,
+            &[(tp.clone(), 0, 120)],
+            &HashMap::new(),
+            answer(&tp, diverged),
+            false,
+        );
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, Some(120), "no policy: the position stays");
+        assert!(p.stuck, "the partition waits for a seek");
+        let [error] = state.errors.as_slice() else {
+            panic!("{:?}", state.errors);
+        };
+        let ConsumeError::LogTruncation {
+            offset: 120,
+            divergent: Some(divergent),
+            ..
+        } = error
+        else {
+            panic!("{error:?}");
+        };
+        assert_eq!((divergent.offset, divergent.leader_epoch), (100, Some(3)));
+        assert!(error.is_fatal(), "as OutOfRange: the application must seek");
+    }
+
+    /// A partition read up to 120 in epoch 3, last fetched from a leader
+    /// of epoch 3.
+    fn read_in_epoch_3() -> PartitionState {
+        PartitionState {
+            position: Some(120),
+            last_epoch: Some(3),
+            leader_epoch: Some(3),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_newer_leader_epoch_in_the_metadata_asks_for_validation_first() {
+        let now = Instant::now();
+        let mut wake = None;
+        let mut p = read_in_epoch_3();
+        assert!(!needs_validation(&mut p, Some(3), now, &mut wake));
+        assert!(!p.awaiting_validation);
+        // The leader changed: validate before fetching.
+        assert!(needs_validation(&mut p, Some(4), now, &mut wake));
+        assert!(p.awaiting_validation);
+        assert_eq!(
+            p.leader_epoch,
+            Some(3),
+            "the epoch moves only once validated"
+        );
+        // Until the answer, every pass asks again (the in-flight mark
+        // keeps it from being sent twice).
+        assert!(needs_validation(&mut p, Some(4), now, &mut wake));
+        assert_eq!(wake, None);
+    }
+
+    #[test]
+    fn a_position_without_an_epoch_is_not_validated_and_follows_the_leader() {
+        let now = Instant::now();
+        let mut wake = None;
+        // Reset by the policy, nothing read yet: no epoch to validate.
+        let mut p = PartitionState {
+            position: Some(0),
+            ..Default::default()
+        };
+        assert!(!needs_validation(&mut p, Some(7), now, &mut wake));
+        assert_eq!(p.leader_epoch, Some(7));
+        assert!(!needs_validation(&mut p, Some(8), now, &mut wake));
+        assert_eq!(p.leader_epoch, Some(8));
+        assert!(!p.awaiting_validation);
+    }
+
+    #[test]
+    fn a_validation_in_backoff_waits_and_says_until_when() {
+        let now = Instant::now();
+        let later = now + Duration::from_millis(100);
+        let mut wake = None;
+        let mut p = PartitionState {
+            awaiting_validation: true,
+            validate_after: Some(later),
+            ..read_in_epoch_3()
+        };
+        assert!(!needs_validation(&mut p, Some(4), now, &mut wake));
+        assert!(p.awaiting_validation, "still to be validated");
+        assert_eq!(wake, Some(later));
+        assert!(needs_validation(&mut p, Some(4), later, &mut wake));
+    }
+
+    #[test]
+    fn the_validation_request_is_a_consumers() {
+        let request = validation_request(&[
+            Validation {
+                tp: TopicPartition::new("a", 1),
+                generation: 0,
+                offset: 120,
+                epoch: 3,
+                current_leader_epoch: Some(4),
+            },
+            Validation {
+                tp: TopicPartition::new("a", 2),
+                generation: 0,
+                offset: 7,
+                epoch: 0,
+                current_leader_epoch: None,
+            },
+        ]);
+        assert_eq!(
+            request.replica_id, -1,
+            "-1: a consumer (-2 would be a debug reader)"
+        );
+        let [topic] = request.topics.as_slice() else {
+            panic!("{request:?}");
+        };
+        assert_eq!(topic.topic, "a");
+        let asked: Vec<(i32, i32, i32)> = topic
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.current_leader_epoch, p.leader_epoch))
+            .collect();
+        assert_eq!(asked, vec![(1, 4, 3), (2, -1, 0)]);
+    }
+
+    fn validating(shared: &Shared, tp: &TopicPartition) -> Validation {
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                awaiting_validation: true,
+                in_flight: true,
+                generation: 5,
+                ..read_in_epoch_3()
+            },
+        );
+        Validation {
+            tp: tp.clone(),
+            generation: 5,
+            offset: 120,
+            epoch: 3,
+            current_leader_epoch: Some(4),
+        }
+    }
+
+    fn epoch_answer(
+        tp: &TopicPartition,
+        code: ErrorCode,
+        leader_epoch: i32,
+        end_offset: i64,
+    ) -> OffsetForLeaderEpochResponse {
+        use vltava_wire::messages::offset_for_leader_epoch_response::{
+            EpochEndOffset, OffsetForLeaderTopicResult,
+        };
+        OffsetForLeaderEpochResponse {
+            topics: vec![OffsetForLeaderTopicResult {
+                topic: tp.topic.clone(),
+                partitions: vec![EpochEndOffset {
+                    error_code: code.code(),
+                    partition: tp.partition,
+                    leader_epoch,
+                    end_offset,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_epoch_ending_at_or_past_the_position_keeps_it() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        // Epoch 3 ended at 150 on the new leader: nothing we read is gone.
+        let answer = epoch_answer(&tp, ErrorCode::NONE, 3, 150);
+        handle_validation(&shared, &[asked], &answer, Instant::now());
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, Some(120));
+        assert_eq!(p.generation, 5, "nothing stale");
+        assert!(!p.awaiting_validation && !p.in_flight && !p.stuck);
+        assert_eq!(p.leader_epoch, Some(4), "validated under the new leader");
+        assert!(state.errors.is_empty(), "{:?}", state.errors);
+        assert_eq!(shared.stats.snapshot().log_truncations, 0);
+    }
+
+    #[tokio::test]
+    async fn an_epoch_ending_below_the_position_moves_it_back_and_reports_it() {
+        let shared = shared_with(OffsetReset::Earliest);
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        // The new leader's log has epoch 2 end at 100: 100..120 are gone.
+        let answer = epoch_answer(&tp, ErrorCode::NONE, 2, 100);
+        handle_validation(&shared, &[asked], &answer, Instant::now());
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, Some(100));
+        assert_eq!(p.last_epoch, Some(2));
+        assert_eq!(p.generation, 6, "data fetched before is stale");
+        assert!(!p.awaiting_validation && !p.stuck);
+        assert!(
+            matches!(
+                state.errors.as_slice(),
+                [ConsumeError::Truncated {
+                    from: 120,
+                    to: 100,
+                    ..
+                }]
+            ),
+            "{:?}",
+            state.errors
+        );
+        assert!(!state.errors[0].is_fatal());
+        assert_eq!(shared.stats.snapshot().log_truncations, 1);
+    }
+
+    #[tokio::test]
+    async fn with_no_reset_policy_a_truncation_found_by_validation_stops_the_partition() {
+        let shared = shared_with(OffsetReset::None);
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        let answer = epoch_answer(&tp, ErrorCode::NONE, 2, 100);
+        handle_validation(&shared, &[asked], &answer, Instant::now());
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, Some(120));
+        assert!(p.stuck);
+        assert!(
+            matches!(
+                state.errors.as_slice(),
+                [ConsumeError::LogTruncation {
+                    offset: 120,
+                    divergent: Some(CommitOffset {
+                        offset: 100,
+                        leader_epoch: Some(2),
+                        ..
+                    }),
+                    ..
+                }]
+            ),
+            "{:?}",
+            state.errors
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_end_resets_by_the_policy() {
+        let shared = shared_with(OffsetReset::Latest);
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        let answer = epoch_answer(&tp, ErrorCode::NONE, -1, -1);
+        handle_validation(&shared, &[asked], &answer, Instant::now());
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, None, "the policy decides (ListOffsets next)");
+        assert!(!p.awaiting_validation && !p.stuck);
+        assert_eq!(shared.stats.snapshot().log_truncations, 1);
+    }
+
+    #[tokio::test]
+    async fn a_fenced_validation_is_retried_after_the_backoff() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        let now = Instant::now();
+        let answer = epoch_answer(&tp, ErrorCode::FENCED_LEADER_EPOCH, -1, -1);
+        handle_validation(&shared, &[asked], &answer, now);
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!(p.position, Some(120));
+        assert!(p.awaiting_validation && !p.in_flight && !p.stuck);
+        assert_eq!(p.validate_after, Some(now + shared.config.retry_backoff));
+        assert!(state.errors.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_non_retriable_validation_error_stops_the_partition() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        let answer = epoch_answer(&tp, ErrorCode::TOPIC_AUTHORIZATION_FAILED, -1, -1);
+        handle_validation(&shared, &[asked], &answer, Instant::now());
+        let state = shared.lock();
+        assert!(state.partitions[&tp].stuck);
+        assert!(matches!(
+            state.errors.as_slice(),
+            [ConsumeError::Partition {
+                code: ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+                ..
+            }]
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_validation_answer_for_a_position_sought_since_is_dropped() {
+        let shared = shared_with(OffsetReset::Earliest);
+        let tp = TopicPartition::new("t", 0);
+        let asked = validating(&shared, &tp);
+        // The application sought meanwhile.
+        {
+            let mut state = shared.lock();
+            let p = state.partitions.get_mut(&tp).unwrap();
+            p.position = Some(10);
+            p.generation += 1;
+        }
+        let answer = epoch_answer(&tp, ErrorCode::NONE, 2, 100);
+        handle_validation(&shared, &[asked], &answer, Instant::now());
+        let state = shared.lock();
+        assert_eq!(state.partitions[&tp].position, Some(10));
+        assert!(state.errors.is_empty());
+        assert!(!state.partitions[&tp].in_flight);
     }
 
     #[tokio::test]

@@ -11,8 +11,17 @@
 //!   flight per leader (each with its session), fetching a broker again
 //!   once everything it answered was handed out; resets positions by the
 //!   policy (ListOffsets); buffers within `buffer_bytes`; follows leader
-//!   changes (metadata refresh, KIP-951 hints) and detects log truncation
-//!   from the Fetch answer's diverging epoch. `poll` hands out records as
+//!   changes (metadata refresh, KIP-951 hints). Positions are validated
+//!   (KIP-320) as the Java client and franz-go do: after a leader change
+//!   (a newer leader epoch in the metadata) and after a start or a seek at
+//!   an offset that carries a leader epoch (committed offsets do), an
+//!   OffsetForLeaderEpoch request asks the leader where the epoch of the
+//!   last record read ends in its log before the partition is fetched
+//!   again; a Fetch answer's diverging epoch says the same. A log
+//!   truncated below the position moves it back to where the logs agree
+//!   ([`ConsumeError::Truncated`], not fatal), or, with reset policy
+//!   `None`, stops the partition with [`ConsumeError::LogTruncation`]
+//!   (Java's `LogTruncationException`). `poll` hands out records as
 //!   views of the fetched batches, skipping control batches and, under
 //!   read_committed, aborted transactions. In a group, `poll` also applies
 //!   the group's events: partitions start at the committed offsets, a
@@ -37,9 +46,6 @@
 //!   paths (a broker backing off, leaders moving, the position moving
 //!   back after a log truncation). No recorder and no subscriber is
 //!   installed by the library.
-//!
-//! Still to come: position validation with OffsetForLeaderEpoch for
-//! brokers that do not answer with a diverging epoch.
 //!
 //! What it does not do: the group protocol itself (that is
 //! `vltava-group`'s `GroupMember`, which the consumer drives), no

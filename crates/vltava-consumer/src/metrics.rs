@@ -14,6 +14,10 @@
 //! | `vltava_consumer_fetch_requests_total` | counter | Fetch requests answered or failed |
 //! | `vltava_consumer_fetch_errors_total` | counter | failed Fetch requests and partitions answered with an error |
 //! | `vltava_consumer_fetch_latency_seconds` | histogram | time from sending a Fetch to its answer (or failure) |
+//! | `vltava_consumer_fetch_requests_incremental_total` | counter | Fetch requests sent in an open KIP-227 session (incremental: naming only what changed) |
+//! | `vltava_consumer_fetch_partitions_sent_total` | counter | partitions named in Fetch requests (an incremental request leaves out the unchanged ones) |
+//! | `vltava_consumer_position_validations_total` | counter | positions validated with OffsetForLeaderEpoch (after a leader change, or a seek to an offset with a leader epoch) |
+//! | `vltava_consumer_log_truncations_total` | counter | log truncations detected below a position (by validation or a Fetch's diverging epoch) |
 //! | `vltava_consumer_rebalances_total` | counter | times the member joined the group (each completed rebalance) |
 //! | `vltava_consumer_partitions_assigned_total` | counter | partitions assigned by the group |
 //! | `vltava_consumer_partitions_revoked_total` | counter | partitions revoked in orderly rebalances |
@@ -94,6 +98,10 @@ pub(crate) struct Stats {
     fetch_requests: Count,
     fetch_errors: Count,
     fetch_latency: Histogram,
+    incremental_fetches: Count,
+    partitions_sent: Count,
+    validations: Count,
+    truncations: Count,
     rebalances: Count,
     assigned: Count,
     revoked: Count,
@@ -118,6 +126,13 @@ impl Stats {
                 "vltava_consumer_fetch_latency_seconds",
                 "client_id" => client_id.to_owned()
             ),
+            incremental_fetches: Count::new(
+                "vltava_consumer_fetch_requests_incremental_total",
+                client_id,
+            ),
+            partitions_sent: Count::new("vltava_consumer_fetch_partitions_sent_total", client_id),
+            validations: Count::new("vltava_consumer_position_validations_total", client_id),
+            truncations: Count::new("vltava_consumer_log_truncations_total", client_id),
             rebalances: Count::new("vltava_consumer_rebalances_total", client_id),
             assigned: Count::new("vltava_consumer_partitions_assigned_total", client_id),
             revoked: Count::new("vltava_consumer_partitions_revoked_total", client_id),
@@ -147,6 +162,24 @@ impl Stats {
         if failed {
             self.fetch_errors.add(1);
         }
+    }
+
+    /// A Fetch request is sent: incremental or full, naming `partitions`.
+    pub(crate) fn fetch_sent(&self, incremental: bool, partitions: usize) {
+        if incremental {
+            self.incremental_fetches.add(1);
+        }
+        self.partitions_sent.add(partitions as u64);
+    }
+
+    /// `n` positions are being validated (OffsetForLeaderEpoch).
+    pub(crate) fn validation(&self, n: usize) {
+        self.validations.add(n as u64);
+    }
+
+    /// A log truncation was detected below a position.
+    pub(crate) fn truncation(&self) {
+        self.truncations.add(1);
     }
 
     pub(crate) fn partition_error(&self) {
@@ -199,6 +232,10 @@ impl Stats {
             bytes_fetched: self.bytes.get(),
             fetch_requests: self.fetch_requests.get(),
             fetch_errors: self.fetch_errors.get(),
+            incremental_fetch_requests: self.incremental_fetches.get(),
+            fetch_partitions_sent: self.partitions_sent.get(),
+            position_validations: self.validations.get(),
+            log_truncations: self.truncations.get(),
             rebalances: self.rebalances.get(),
             partitions_assigned: self.assigned.get(),
             partitions_revoked: self.revoked.get(),
@@ -230,6 +267,18 @@ pub struct ConsumerMetrics {
     pub fetch_requests: u64,
     /// Failed Fetch requests, and partitions a Fetch answered with an error.
     pub fetch_errors: u64,
+    /// Fetch requests sent in an open KIP-227 fetch session (incremental:
+    /// the session id is the broker's, and only partitions whose fetch
+    /// changed are named).
+    pub incremental_fetch_requests: u64,
+    /// Partitions named in Fetch requests, full and incremental.
+    pub fetch_partitions_sent: u64,
+    /// Positions validated with OffsetForLeaderEpoch (KIP-320), after a
+    /// leader change or a seek to an offset with a leader epoch.
+    pub position_validations: u64,
+    /// Log truncations detected below a position (by validation, or by a
+    /// Fetch answer's diverging epoch).
+    pub log_truncations: u64,
     /// Times the member joined the group: one per completed rebalance.
     pub rebalances: u64,
     /// Partitions assigned by the group, counted at each assignment.

@@ -2,7 +2,9 @@
 //! group consumer, transformed (upper-cased) and written to `output` by a
 //! transactional producer, and the consumer's offsets are committed in the
 //! same transaction. A consumer reading `output` with read_committed sees
-//! each result once, whatever restarts happen in between.
+//! each result once, whatever restarts happen in between. A transaction
+//! that fails is aborted and the consumer rewound to its committed
+//! offsets: the next transaction processes the same records again.
 //!
 //! ```sh
 //! cargo run -p vltava --example exactly_once -- 127.0.0.1:PORT input output
@@ -10,7 +12,7 @@
 
 use std::time::Duration;
 
-use vltava::exactly_once::send_consumer_offsets;
+use vltava::exactly_once::{rewind_to_committed, send_consumer_offsets};
 use vltava::{
     Consumer, ConsumerConfig, GroupConfig, Isolation, OffsetReset, Producer, ProducerConfig,
     ProducerRecord,
@@ -57,9 +59,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Err(error) = done.await {
             eprintln!("transaction failed ({error}); aborting, the records will be read again");
             producer.abort_transaction().await?;
-            // Start again from the last committed offsets.
-            consumer.close().await?;
-            return Err(error.into());
+            // Back to the last committed offsets: the next transaction
+            // processes the aborted records again.
+            rewind_to_committed(&consumer).await?;
         }
     }
     producer.close().await;

@@ -40,8 +40,10 @@
 //!
 //! The [`Consumer`] reads assigned partitions ([`Consumer::assign`]) or
 //! joins a group ([`Consumer::subscribe`]); [`exactly_once`] ties a group
-//! consumer's offsets to a producer transaction. Examples are in the
-//! crate's `examples/` folder.
+//! consumer's offsets to a producer transaction, and rewinds the consumer
+//! to its committed offsets after an abort
+//! ([`exactly_once::rewind_to_committed`]). Examples are in the crate's
+//! `examples/` folder.
 //!
 //! # The consumer in five minutes
 //!
@@ -55,7 +57,14 @@
 //! group's events (partitions start at the committed offsets; revoked
 //! ones are committed before they go) and reports errors. A broker
 //! restarting is never fatal: it shows as non-fatal errors
-//! ([`ConsumeError::is_fatal`] is false) while the client recovers.
+//! ([`ConsumeError::is_fatal`] is false) while the client recovers. After
+//! a leader change the position is validated against the new leader's log
+//! (OffsetForLeaderEpoch, as the Java client does): a log an unclean
+//! election truncated below it is reported ([`ConsumeError::Truncated`],
+//! or, with [`OffsetReset::None`], the fatal
+//! [`ConsumeError::LogTruncation`] until a `seek`). [`Consumer::pause`]
+//! and [`Consumer::resume`] stop and restart partitions in place;
+//! [`Consumer::close`] is bounded even with every broker down.
 //!
 //! **A group, auto-commit.** By default `poll` commits every 5 s what
 //! earlier polls handed out: records are committed once the application

@@ -536,3 +536,160 @@ async fn metrics_move_as_records_are_fetched_rebalanced_and_lag_shrinks() {
     let after = consumer.metrics();
     assert!(after.rate_since(&snapshot).records_per_sec >= 0.0);
 }
+
+/// Produces `count` records `p{partition}-{i}` to one partition.
+async fn produce_to(bootstrap: &str, tp: &TopicPartition, count: usize) {
+    let producer =
+        vltava_producer::Producer::new(bootstrap, vltava_producer::ProducerConfig::new()).unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..count {
+        let record = vltava_producer::ProducerRecord::new(
+            tp.topic.as_str(),
+            format!("p{}-{i}", tp.partition),
+        )
+        .partition(tp.partition);
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_partitions_hand_out_nothing_while_the_others_do_and_resume_where_they_were() {
+    let cluster = shared_cluster();
+    let bootstrap = cluster.bootstrap();
+    let topic = unique_topic("pause");
+    cluster.create_topic(&topic, 2, 3).unwrap();
+    let (p0, p1) = (
+        TopicPartition::new(&topic, 0),
+        TopicPartition::new(&topic, 1),
+    );
+    produce_to(&bootstrap, &p0, 200).await;
+    produce_to(&bootstrap, &p1, 200).await;
+    let consumer = Consumer::builder(&bootstrap)
+        .assign([p0.clone(), p1.clone()])
+        .auto_offset_reset(OffsetReset::Earliest)
+        .max_poll_records(20)
+        .build()
+        .unwrap();
+    // Both partitions started (and p0 has more fetched and waiting).
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    let started = Instant::now();
+    while next.len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{next:?}");
+        let fetches = consumer.poll(Duration::from_millis(300)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        for r in fetches.records() {
+            let at = next.entry(r.partition).or_insert(0);
+            assert_eq!(r.offset, *at, "partition {}", r.partition);
+            *at += 1;
+        }
+    }
+    consumer.pause(std::slice::from_ref(&p0));
+    let paused_at = consumer.position(&p0).unwrap();
+    assert_eq!(paused_at, next[&0]);
+    // p1 is read to its end; p0 hands out nothing, buffered or new.
+    produce_to(&bootstrap, &p0, 50).await;
+    let started = Instant::now();
+    while next[&1] < 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{next:?}");
+        let fetches = consumer.poll(Duration::from_millis(300)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        for r in fetches.records() {
+            assert_eq!(
+                r.partition, 1,
+                "a paused partition handed out offset {}",
+                r.offset
+            );
+            assert_eq!(r.offset, next[&1]);
+            *next.get_mut(&1).unwrap() += 1;
+        }
+    }
+    let fetches = consumer.poll(Duration::from_millis(1000)).await;
+    assert_eq!(fetches.record_count(), 0, "p1 is done and p0 is paused");
+    assert_eq!(consumer.position(&p0), Some(paused_at));
+
+    // Resumed: p0 goes on exactly where it stopped, to its new end.
+    consumer.resume(std::slice::from_ref(&p0));
+    let started = Instant::now();
+    while next[&0] < 250 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{next:?}");
+        let fetches = consumer.poll(Duration::from_millis(300)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        for r in fetches.records() {
+            assert_eq!(r.partition, 0);
+            assert_eq!(r.offset, next[&0], "p0 resumed out of order");
+            *next.get_mut(&0).unwrap() += 1;
+        }
+    }
+    assert_eq!(consumer.position(&p0), Some(250));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_auto_commit_commits_only_what_earlier_polls_handed_out() {
+    let cluster = shared_cluster();
+    let bootstrap = cluster.bootstrap();
+    let topic = unique_topic("autocommit");
+    cluster.create_topic(&topic, 1, 3).unwrap();
+    let tp = TopicPartition::new(&topic, 0);
+    produce_to(&bootstrap, &tp, 300).await;
+    // Positions mode (the default), committing as often as it can.
+    let consumer = Consumer::builder(&bootstrap)
+        .group_id(unique_topic("autocommit-g"))
+        .subscribe([topic.as_str()])
+        .auto_offset_reset(OffsetReset::Earliest)
+        .auto_commit_interval(Duration::from_millis(20))
+        .max_poll_records(20)
+        .build()
+        .unwrap();
+    let committed = || async {
+        consumer.committed(std::slice::from_ref(&tp)).await.unwrap()[&tp]
+            .as_ref()
+            .map(|c| c.offset)
+    };
+    // The next offset after what polls before the current one handed out.
+    let mut handed = 0;
+    let mut commits_seen = Vec::new();
+    let started = Instant::now();
+    while handed < 300 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{handed} read");
+        let before = handed;
+        let fetches = consumer.poll(Duration::from_millis(200)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        if let Some(last) = fetches.records().last() {
+            handed = last.offset + 1;
+        }
+        // Whatever this poll started committing, it is at most what the
+        // polls before it handed out: never the records just returned.
+        if let Some(at) = committed().await {
+            assert!(
+                at <= before,
+                "committed {at} while earlier polls had handed out up to {before} (this one {handed})"
+            );
+            commits_seen.push(at);
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        commits_seen.iter().any(|&at| at > 0 && at < 300),
+        "auto-commit moved along as records were handed out: {commits_seen:?}"
+    );
+    // The last poll's records are not committed while the application
+    // does not come back, however long the interval has run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at = committed().await.unwrap_or_default();
+    assert!(
+        at < 300,
+        "the last poll's records were committed before another poll"
+    );
+    // The next poll commits them.
+    let started = Instant::now();
+    while committed().await != Some(300) {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let fetches = consumer.poll(Duration::from_millis(100)).await;
+        assert_eq!(fetches.record_count(), 0);
+    }
+    consumer.close().await.unwrap();
+}

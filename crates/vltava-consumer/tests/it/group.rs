@@ -1,12 +1,14 @@
 //! Consumers in a group on the shared cluster: positions start from the
 //! group's commits, revocations commit before partitions move, and
-//! together the members read every record exactly once.
+//! together the members read every record exactly once; a member whose
+//! session expired is told (Lost), rejoins and resumes at the commits.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use vltava_consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
+use vltava_consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 use vltava_group::{GroupConfig, GroupEvent};
+use vltava_producer::{Producer, ProducerConfig, ProducerRecord};
 
 use crate::{produce, shared_cluster, unique_topic};
 
@@ -228,4 +230,126 @@ async fn a_seek_on_assignment_wins_over_the_committed_offset_read_after_it() {
     }
     assert_eq!(first_offsets, BTreeMap::from([(0, 10), (1, 50)]));
     second.close().await.unwrap();
+}
+
+/// DESIGN.md's promise, the other half: a consumer whose session expires
+/// (its process stalled past the session timeout: here its whole runtime
+/// is blocked, as by a long pause of the application) gets a Lost event,
+/// rejoins, and resumes from the committed offsets: re-reading starts
+/// exactly at each partition's committed offset, and nothing from there
+/// on is skipped.
+// A current-thread runtime: blocking its thread stalls the consumer's
+// own tasks too (heartbeats included), as a stalled process would.
+#[tokio::test]
+async fn a_consumer_whose_session_expired_is_told_rejoins_and_resumes_at_the_committed_offsets() {
+    let cluster = shared_cluster();
+    let topic = unique_topic("group-lost");
+    cluster.create_topic(&topic, 3, 3).unwrap();
+    // 200 records in each partition.
+    let producer = Producer::new(&cluster.bootstrap(), ProducerConfig::new()).unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..600 {
+        let record = ProducerRecord::new(topic.as_str(), format!("v{i}")).partition(i % 3);
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    producer.close().await;
+    let consumer = Consumer::builder(cluster.bootstrap())
+        .group_id(unique_topic("group-lost-g"))
+        .subscribe([topic.as_str()])
+        .auto_offset_reset(OffsetReset::Earliest)
+        .enable_auto_commit(false)
+        .session_timeout(Duration::from_secs(2))
+        .heartbeat_interval(Duration::from_millis(300))
+        .max_poll_records(40)
+        .build()
+        .unwrap();
+    let partitions: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(&topic, p)).collect();
+    let mut read = 0;
+    let started = Instant::now();
+    while read < 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{read} read");
+        let fetches = consumer.poll(Duration::from_millis(200)).await;
+        assert!(
+            fetches.errors.iter().all(|e| !e.is_fatal()),
+            "{:?}",
+            fetches.errors
+        );
+        read += fetches.record_count();
+    }
+    consumer.commit().await.unwrap();
+    let committed: BTreeMap<i32, i64> = consumer
+        .committed(&partitions)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(tp, c)| (tp.partition, c.map_or(0, |c| c.offset)))
+        .collect();
+    // Read on past the commit: these records will be read again.
+    while read < 350 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{read} read");
+        read += consumer
+            .poll(Duration::from_millis(200))
+            .await
+            .record_count();
+    }
+    let generation = consumer.group_member().unwrap().generation();
+
+    // Three session timeouts without a heartbeat.
+    std::thread::sleep(Duration::from_secs(6));
+
+    let mut lost = false;
+    let mut reassigned = false;
+    let mut again: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let started = Instant::now();
+    loop {
+        let all_back = partitions.iter().all(|tp| {
+            let wanted = 200 - committed[&tp.partition];
+            again.get(&tp.partition).map_or(0, Vec::len) as i64 >= wanted
+        });
+        if reassigned && all_back {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "lost {lost}, reassigned {reassigned}, re-read {again:?}"
+        );
+        let fetches = consumer.poll(Duration::from_millis(200)).await;
+        assert!(
+            fetches.errors.iter().all(|e| !e.is_fatal()),
+            "{:?}",
+            fetches.errors
+        );
+        for event in &fetches.events {
+            match event {
+                GroupEvent::Lost(p) => {
+                    assert_eq!(p.len(), 3, "{p:?}");
+                    lost = true;
+                }
+                GroupEvent::Assigned(_) if lost => reassigned = true,
+                _ => {}
+            }
+        }
+        if reassigned {
+            for r in fetches.records() {
+                again.entry(r.partition).or_default().push(r.offset);
+            }
+        }
+    }
+    assert!(lost, "no Lost event after the session expired");
+    // The committed offsets carry the leader epoch of the last record
+    // read: each restart there was validated before it was fetched.
+    assert!(consumer.metrics().position_validations >= 1);
+    assert_ne!(consumer.group_member().unwrap().generation(), generation);
+    for (partition, offsets) in &again {
+        let from = committed[partition];
+        assert_eq!(
+            offsets,
+            &(from..200).collect::<Vec<i64>>(),
+            "partition {partition}: re-reading must start at the committed {from} and skip nothing"
+        );
+    }
+    consumer.close().await.unwrap();
 }

@@ -5,6 +5,7 @@
 mod api;
 mod assigned;
 mod faults;
+mod fetch;
 mod group;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 
 mod cluster;
 mod consumer;
+mod exactly_once;
 mod groups;
 mod offsets;
 mod topics;
