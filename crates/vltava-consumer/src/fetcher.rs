@@ -478,6 +478,47 @@ fn handle_fetch(
     response: FetchResponse,
     session_reset: bool,
 ) {
+    let mut state = shared.lock();
+    let arrival = buffer_fetch(
+        &mut state,
+        &shared.config,
+        &shared.stats,
+        asked,
+        ids,
+        response,
+        session_reset,
+    );
+    drop(state);
+    for (tp, code) in arrival.refresh {
+        shared.meta.report_error(&tp.topic, tp.partition, code);
+    }
+    if arrival.arrived {
+        shared.ready.notify_waiters();
+    }
+}
+
+/// What a Fetch answer did that the fetcher must act on outside the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Arrival {
+    /// Something for `poll` arrived: data or an error.
+    pub(crate) arrived: bool,
+    /// Partitions whose leader moved or is unknown, to report to the
+    /// metadata cache.
+    pub(crate) refresh: Vec<(TopicPartition, ErrorCode)>,
+}
+
+/// The state's side of a Fetch answer for the partitions in `asked`
+/// (`(partition, generation, fetch offset)`): data is buffered for `poll`,
+/// positions move on a diverging epoch, errors are queued. No I/O.
+pub(crate) fn buffer_fetch(
+    state: &mut State,
+    config: &ConsumerConfig,
+    stats: &Stats,
+    asked: &[(TopicPartition, u64, i64)],
+    ids: &HashMap<Uuid, String>,
+    response: FetchResponse,
+    session_reset: bool,
+) -> Arrival {
     let mut answered: HashMap<
         TopicPartition,
         vltava_wire::messages::fetch_response::PartitionData,
@@ -494,7 +535,6 @@ fn handle_fetch(
             }
         }
     }
-    let mut state = shared.lock();
     let mut arrived = false;
     let mut refresh = Vec::new();
     for (tp, generation, fetch_offset) in asked {
@@ -548,7 +588,7 @@ fn handle_fetch(
                 let p = state.partitions.get_mut(tp).expect("looked up above");
                 p.buffered = true;
                 state.buffered_bytes += records.len();
-                shared.stats.bytes(records.len());
+                stats.bytes(records.len());
                 let aborted = data
                     .aborted_transactions
                     .unwrap_or_default()
@@ -565,14 +605,14 @@ fn handle_fetch(
                 arrived = true;
             }
             ErrorCode::OFFSET_OUT_OF_RANGE => {
-                shared.stats.partition_error();
+                stats.partition_error();
                 tracing::info!(
                     partition = %tp,
                     offset = *fetch_offset,
-                    reset = ?shared.config.offset_reset,
+                    reset = ?config.offset_reset,
                     "position out of range"
                 );
-                if shared.config.offset_reset == OffsetReset::None {
+                if config.offset_reset == OffsetReset::None {
                     p.stuck = true;
                     state.errors.push(ConsumeError::OutOfRange {
                         tp: tp.clone(),
@@ -585,7 +625,7 @@ fn handle_fetch(
             }
             code => match Recovery::of_code(code) {
                 Some(Recovery::RefreshMetadata | Recovery::Unreachable) => {
-                    shared.stats.partition_error();
+                    stats.partition_error();
                     tracing::info!(
                         partition = %tp,
                         code = %code,
@@ -594,11 +634,11 @@ fn handle_fetch(
                     refresh.push((tp.clone(), code));
                 }
                 Some(class) if class.is_retriable() => {
-                    shared.stats.partition_error();
+                    stats.partition_error();
                     tracing::debug!(partition = %tp, code = %code, "retriable fetch error");
                 }
                 _ => {
-                    shared.stats.partition_error();
+                    stats.partition_error();
                     tracing::warn!(partition = %tp, code = %code, "fetching the partition failed; it stops");
                     p.stuck = true;
                     state.errors.push(ConsumeError::Partition {
@@ -610,13 +650,7 @@ fn handle_fetch(
             },
         }
     }
-    drop(state);
-    for (tp, code) in refresh {
-        shared.meta.report_error(&tp.topic, tp.partition, code);
-    }
-    if arrived {
-        shared.ready.notify_waiters();
-    }
+    Arrival { arrived, refresh }
 }
 
 fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &ListOffsetsResponse) {
