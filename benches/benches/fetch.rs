@@ -1,5 +1,9 @@
 //! The fetch path: decode a 1 MiB FetchResponse and touch every record's key
-//! and value, per codec; and the bare decompressors on the same bytes.
+//! and value, per codec; the bare decompressors on the same bytes; and the
+//! same path in parts, each alone: the FetchResponse decode, the walk over
+//! the batches with their CRC checked, vltava-wire's decompression, and the
+//! iteration over already decompressed records. (Above the codec, what the
+//! consumer does per record is the `poll` bench.)
 
 use std::hint::black_box;
 
@@ -9,6 +13,7 @@ use vltava_benches::{
     CountingAllocator, FETCH_VERSION, allocations, fetch_record_count, fetch_response,
 };
 use vltava_wire::messages::FetchResponse;
+use vltava_wire::records::BatchRecords;
 use vltava_wire::{Batch, Compression, DecompressionLimit, RecordBatches};
 
 #[global_allocator]
@@ -100,6 +105,147 @@ fn bare_decompress(codec: Compression, payload: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The codecs the parts of the path are measured with: those of `cargo
+/// xtask bench peers`.
+const PART_CODECS: [Compression; 3] = [Compression::None, Compression::Lz4, Compression::Zstd];
+
+/// Prints `name`'s allocations per record, counted over 10 calls of `run`
+/// outside the timed loop.
+fn print_allocations(name: &str, records: usize, mut run: impl FnMut()) {
+    let before = allocations();
+    let rounds = 10;
+    for _ in 0..rounds {
+        run();
+    }
+    let per_record = (allocations() - before) as f64 / (rounds * records) as f64;
+    println!("{name}: {records} records, {per_record:.4} allocations per record");
+}
+
+/// The partition's record batches, as the decoded response holds them.
+fn partition_records(frame: &Bytes) -> Bytes {
+    let (_, body) = vltava_wire::decode_response::<FetchResponse>(FETCH_VERSION, frame).unwrap();
+    body.responses[0].partitions[0].records.clone().unwrap()
+}
+
+/// The FetchResponse decode alone: the frame into topics and partitions,
+/// the records left as one `Bytes` (a view of the frame) per partition.
+fn response_decode(c: &mut Criterion) {
+    let records = fetch_record_count();
+    let mut group = c.benchmark_group("fetch_response_decode");
+    group.throughput(Throughput::Elements(records as u64));
+    for codec in PART_CODECS {
+        let frame = fetch_response(codec, records);
+        let decode = |frame: &Bytes| {
+            let (_, body) = vltava_wire::decode_response::<FetchResponse>(FETCH_VERSION, frame)
+                .expect("the frame decodes");
+            body.responses[0].partitions[0]
+                .records
+                .as_ref()
+                .map_or(0, Bytes::len)
+        };
+        print_allocations(
+            &format!("fetch_response_decode/{}", codec.name()),
+            records,
+            || {
+                black_box(decode(&frame));
+            },
+        );
+        group.bench_function(codec.name(), |b| b.iter(|| decode(black_box(&frame))));
+    }
+    group.finish();
+}
+
+/// The walk over a partition's batches alone: each batch's header read and
+/// its CRC32C checked, nothing decompressed.
+fn batch_walk(c: &mut Criterion) {
+    let records = fetch_record_count();
+    let mut group = c.benchmark_group("batch_walk");
+    group.throughput(Throughput::Elements(records as u64));
+    for codec in PART_CODECS {
+        let data = partition_records(&fetch_response(codec, records));
+        let walk = |data: &Bytes| {
+            let mut last = 0;
+            for batch in RecordBatches::new(data.clone()) {
+                last = batch.expect("the batch decodes").last_offset();
+            }
+            last
+        };
+        print_allocations(&format!("batch_walk/{}", codec.name()), records, || {
+            black_box(walk(&data));
+        });
+        group.bench_function(codec.name(), |b| b.iter(|| walk(black_box(&data))));
+    }
+    group.finish();
+}
+
+/// vltava-wire's decompression alone: each batch's records into one new
+/// buffer (`Batch::records`), on batches already walked.
+fn decompress(c: &mut Criterion) {
+    let records = fetch_record_count();
+    let mut group = c.benchmark_group("decompress");
+    group.throughput(Throughput::Elements(records as u64));
+    for codec in [Compression::Lz4, Compression::Zstd] {
+        let data = partition_records(&fetch_response(codec, records));
+        let batches: Vec<Batch> = RecordBatches::new(data).map(Result::unwrap).collect();
+        let decompress_all = |batches: &[Batch]| {
+            let mut bytes = 0;
+            for batch in batches {
+                bytes += batch
+                    .records(DecompressionLimit::DEFAULT)
+                    .expect("the batch decompresses")
+                    .data()
+                    .len();
+            }
+            bytes
+        };
+        print_allocations(&format!("decompress/{}", codec.name()), records, || {
+            black_box(decompress_all(&batches));
+        });
+        group.bench_function(codec.name(), |b| {
+            b.iter(|| decompress_all(black_box(&batches)))
+        });
+    }
+    group.finish();
+}
+
+/// The iteration over records alone: every record of batches already
+/// decompressed read, its key and value touched.
+fn record_iteration(c: &mut Criterion) {
+    let records = fetch_record_count();
+    let mut group = c.benchmark_group("record_iteration");
+    group.throughput(Throughput::Elements(records as u64));
+    for codec in PART_CODECS {
+        let data = partition_records(&fetch_response(codec, records));
+        let decompressed: Vec<BatchRecords> = RecordBatches::new(data)
+            .map(|b| b.unwrap().records(DecompressionLimit::DEFAULT).unwrap())
+            .collect();
+        let iterate = |decompressed: &[BatchRecords]| {
+            let (mut count, mut sum) = (0usize, 0usize);
+            for batch in decompressed {
+                for record in batch.iter() {
+                    let record = record.expect("the record decodes");
+                    sum += record.key().map_or(0, |k| k[0] as usize)
+                        + record.value().map_or(0, |v| v[v.len() - 1] as usize);
+                    count += 1;
+                }
+            }
+            (count, sum)
+        };
+        assert_eq!(iterate(&decompressed).0, records);
+        print_allocations(
+            &format!("record_iteration/{}", codec.name()),
+            records,
+            || {
+                black_box(iterate(&decompressed));
+            },
+        );
+        group.bench_function(codec.name(), |b| {
+            b.iter(|| iterate(black_box(&decompressed)))
+        });
+    }
+    group.finish();
+}
+
 fn fetch_decode(c: &mut Criterion) {
     let records = fetch_record_count();
     let mut group = c.benchmark_group("fetch_decode");
@@ -146,5 +292,13 @@ fn bare_decompressors(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fetch_decode, bare_decompressors);
+criterion_group!(
+    benches,
+    fetch_decode,
+    bare_decompressors,
+    response_decode,
+    batch_walk,
+    decompress,
+    record_iteration
+);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ mod flags;
 mod fuzz;
 mod peers;
 mod peers_chart;
+mod peers_prerequisites;
 mod test;
 
 use std::path::PathBuf;
@@ -28,8 +29,10 @@ Commands:
   codegen [--check] [--specs DIR]   generate vltava-wire's messages from Kafka's JSON specs
   fixtures [--out DIR]              capture golden response frames from a real broker
   fuzz [--target T] [--seconds S]   run the cargo-fuzz targets (--seed rewrites the seed corpus)
-  bench [--quick] [FILTER]          the criterion benchmarks (fetch decode, decompressors, produce)
-  bench peers [OPTIONS]             vltava side by side with franz-go, librdkafka and the Java client
+  bench [--quick] [FILTER]          the criterion benchmarks (fetch path and its parts, consumer poll,
+                                    decompressors, produce)
+  bench peers [OPTIONS]             vltava side by side with franz-go, librdkafka, the Java client,
+                                    krafka and confluent-kafka
 
 `cargo xtask <command> --help` tells more.
 ";

@@ -13,19 +13,22 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::flags::Flags;
+use crate::peers_prerequisites;
 
 pub(crate) const HELP: &str = "\
 cargo xtask bench peers [OPTIONS]
 
 Consumes, then produces, the same records with vltava, franz-go, rust-rdkafka
-(librdkafka) and the Java client (kafka-clients), one process each, on a local
-one-node Kafka cluster, and writes a markdown report and a chart (SVG) of
-records/s and CPU per client, codec and mode.
+(librdkafka), the Java client (kafka-clients), krafka and confluent-kafka (the
+two pure-Rust peers), one process each, on a local one-node Kafka cluster, and
+writes a markdown report and a chart (SVG) of records/s and CPU per client,
+codec and mode.
 
 Consume: the topic of each codec is written once (by vltava's producer), then
 read whole from the earliest offset by each client in turn, the order rotated
 every run. Produce: each client writes RECORDS records, acks=all, idempotent,
-to a fresh topic (deleted after the run).
+to a fresh topic (deleted after the run), with its own recommended linger and
+batch size (the report lists them and their sources).
 
 Options:
   --records N        records per topic (default 10000000)
@@ -33,25 +36,38 @@ Options:
   --codecs LIST      none,lz4,zstd (default all three)
   --partitions P     partitions per topic (default 3)
   --runs N           runs per client, codec and mode (default 5)
-  --clients LIST     vltava,franz-go,rdkafka,java (default all)
+  --clients LIST     vltava,franz-go,rdkafka,java,krafka,confluent-kafka (default all)
   --mode MODE        consume, produce or both (default both)
-  --linger-ms MS     producers' linger (default 5)
-  --batch-bytes B    producers' batch size (default 65536)
+  --linger-ms MS     one linger for every producer (default: each client's recommended)
+  --batch-bytes B    one batch size for every producer (default: each client's recommended)
   --timeout S        a client run that takes longer is killed and reported (default 600)
   --out FILE         the report (default target/peers/report.md)
   --chart FILE       the chart, SVG (default: the report's path with .svg)
   --keep-cluster     leave the cluster up at the end
 
-Builds every peer first, cached under target/peers/: `go build` (franz-go,
-modules from the Go proxy), `cargo build --release --manifest-path
-benches/peers/rdkafka/Cargo.toml` (librdkafka from source: needs cmake and a
-C/C++ compiler), `mvn package` (kafka-clients from Maven Central). A peer that
-cannot be built is reported and left out; the others run.
+Builds every peer first, cached under target/peers/, after checking what each
+build needs; a peer whose prerequisites are missing, or whose build fails, is
+reported and left out, and the others run:
+  franz-go         Go at least the version benches/peers/franz-go/go.mod names
+                   (1.26.0); modules from the Go proxy
+  rdkafka          cmake, make, a C and C++ compiler and OpenSSL's headers
+                   (librdkafka and, for its CMake build, libcurl are built from
+                   source by rdkafka-sys; curl links OpenSSL); crates.io
+  java             a JDK 17 or later and Maven; kafka-clients from Maven Central
+  krafka,          Rust at least the rust-version of their Cargo.toml (1.95) and
+  confluent-kafka  a C compiler (ring, zstd-sys); crates.io
 The cluster lives in target/vltava-peers-cluster and is reused across runs.
 ";
 
 /// The clients, in their default order.
-const ALL_CLIENTS: [&str; 4] = ["vltava", "franz-go", "rdkafka", "java"];
+const ALL_CLIENTS: [&str; 6] = [
+    "vltava",
+    "franz-go",
+    "rdkafka",
+    "java",
+    "krafka",
+    "confluent-kafka",
+];
 const ALL_CODECS: [&str; 3] = ["none", "lz4", "zstd"];
 /// Values written to the values file; the producers cycle through them.
 const DISTINCT_VALUES: usize = 1024;
@@ -65,8 +81,10 @@ struct Options {
     clients: Vec<String>,
     consume: bool,
     produce: bool,
-    linger_ms: u64,
-    batch_bytes: usize,
+    /// `--linger-ms`: one linger for every producer instead of each one's own.
+    linger_ms: Option<u64>,
+    /// `--batch-bytes`: one batch size for every producer instead of each one's own.
+    batch_bytes: Option<usize>,
     timeout: Duration,
     out: PathBuf,
     chart: PathBuf,
@@ -80,6 +98,14 @@ fn parse<T: std::str::FromStr>(name: &str, text: Option<String>, default: T) -> 
             .parse()
             .map_err(|_| format!("{name}: `{text}` is not a number")),
     }
+}
+
+fn optional<T: std::str::FromStr>(name: &str, text: Option<String>) -> Result<Option<T>, String> {
+    text.map(|text| {
+        text.parse()
+            .map_err(|_| format!("{name}: `{text}` is not a number"))
+    })
+    .transpose()
 }
 
 fn list(name: &str, text: Option<String>, all: &[&str]) -> Result<Vec<String>, String> {
@@ -126,8 +152,8 @@ impl Options {
             clients: list("--clients", flags.value("--clients")?, &ALL_CLIENTS)?,
             consume,
             produce,
-            linger_ms: parse("--linger-ms", flags.value("--linger-ms")?, 5)?,
-            batch_bytes: parse("--batch-bytes", flags.value("--batch-bytes")?, 65_536)?,
+            linger_ms: optional("--linger-ms", flags.value("--linger-ms")?)?,
+            batch_bytes: optional("--batch-bytes", flags.value("--batch-bytes")?)?,
             timeout: Duration::from_secs(parse("--timeout", flags.value("--timeout")?, 600)?),
             out,
             chart,
@@ -143,6 +169,96 @@ impl Options {
         Ok(Some(options))
     }
 }
+
+/// A producer's linger and batch size, and where they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Batching {
+    linger_ms: u64,
+    batch_bytes: usize,
+    source: &'static str,
+}
+
+/// Each client's recommended linger and batch size for throughput: its own
+/// documented throughput settings where it has them, else its defaults.
+/// The Java client's defaults (Kafka 4.x) are `linger.ms` 5 and
+/// `batch.size` 16384; Confluent's throughput guide raises them, and
+/// vltava and confluent-kafka, whose defaults and keys are the Java
+/// client's and which document no throughput settings of their own, take
+/// the same row.
+fn recommended_batching(client: &str) -> Batching {
+    const JAVA_THROUGHPUT: &str = "the Java client's defaults (Kafka 4.x: linger.ms 5, batch.size 16384) \
+        with Confluent's throughput recommendation (\"How to optimize a Kafka producer for \
+        throughput\": batch.size 100000-200000, linger.ms 10-100), the low end of each";
+    match client {
+        "java" => Batching {
+            linger_ms: 10,
+            batch_bytes: 100_000,
+            source: JAVA_THROUGHPUT,
+        },
+        "vltava" => Batching {
+            linger_ms: 10,
+            batch_bytes: 100_000,
+            source: "vltava's defaults are the Java client's (linger 5 ms, batch 16 KiB) and it \
+                documents no throughput settings of its own: the Java client's row",
+        },
+        "confluent-kafka" => Batching {
+            linger_ms: 10,
+            batch_bytes: 100_000,
+            source: "a translation of the Java client, with its keys and defaults (linger.ms 5, \
+                batch.size 16384) and no throughput settings of its own: the Java client's row",
+        },
+        "franz-go" => Batching {
+            linger_ms: 10,
+            batch_bytes: 1_000_012,
+            source: "franz-go's defaults (v1.22: ProducerLinger 10 ms since v1.20, 0 before; \
+                ProducerBatchMaxBytes 1000012)",
+        },
+        "rdkafka" => Batching {
+            linger_ms: 5,
+            batch_bytes: 1_000_000,
+            source: "librdkafka's defaults (2.12: linger.ms 5, batch.size 1000000, \
+                batch.num.messages 10000)",
+        },
+        "krafka" => Batching {
+            linger_ms: 50,
+            batch_bytes: 1 << 20,
+            source: "krafka's \"High Throughput Producer\" profile (its configuration guide: \
+                batch_size 1 MiB, linger 50 ms; its defaults are 16 KiB and 5 ms)",
+        },
+        _ => Batching {
+            linger_ms: 5,
+            batch_bytes: 16_384,
+            source: "no recommendation known for this client: the Java client's defaults",
+        },
+    }
+}
+
+impl Options {
+    /// What `client`'s producer uses: its recommended settings, each
+    /// replaced by `--linger-ms` or `--batch-bytes` when given.
+    fn batching(&self, client: &str) -> Batching {
+        let recommended = recommended_batching(client);
+        match (self.linger_ms, self.batch_bytes) {
+            (None, None) => recommended,
+            (linger_ms, batch_bytes) => Batching {
+                linger_ms: linger_ms.unwrap_or(recommended.linger_ms),
+                batch_bytes: batch_bytes.unwrap_or(recommended.batch_bytes),
+                source: match (linger_ms, batch_bytes) {
+                    (Some(_), Some(_)) => "--linger-ms and --batch-bytes, for every client",
+                    (Some(_), None) => {
+                        "--linger-ms for every client; the batch size its recommended one"
+                    }
+                    _ => "--batch-bytes for every client; the linger its recommended one",
+                },
+            },
+        }
+    }
+}
+
+/// The linger and batch size of the producer that writes the consume
+/// topics (vltava's), whatever the producers' settings: the topics' batches
+/// are the same from one run of the command to the next.
+const FILL_BATCHING: (u64, usize) = (5, 65_536);
 
 /// The target folder: `$CARGO_TARGET_DIR`, else the workspace's `target/`.
 fn target_dir() -> PathBuf {
@@ -165,19 +281,6 @@ impl Peer {
         let mut command = Command::new(&self.program);
         command.args(&self.prefix).args(args);
         command
-    }
-}
-
-/// Whether `tool` runs (`tool ARG`), for a clear message when it is missing.
-fn require(tool: &str, arg: &str, why: &str) -> Result<(), String> {
-    match Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("`{tool}` is not available ({e}); {why}")),
     }
 }
 
@@ -226,11 +329,6 @@ fn build(name: &str, target: &Path) -> Result<Peer, String> {
             }
         }
         "franz-go" => {
-            require(
-                "go",
-                "version",
-                "install Go (1.24 or later) to build the franz-go peer",
-            )?;
             let program = peers.join("franz-go-peer");
             let mut command = Command::new("go");
             command
@@ -246,38 +344,29 @@ fn build(name: &str, target: &Path) -> Result<Peer, String> {
                 version: String::new(),
             }
         }
-        "rdkafka" => {
-            require(
-                "cmake",
-                "--version",
-                "rdkafka-sys builds librdkafka with CMake: install cmake",
-            )?;
-            require(
-                "c++",
-                "--version",
-                "librdkafka needs a C and C++ compiler: install g++",
-            )?;
-            let dir = peers.join("rdkafka");
+        "rdkafka" | "krafka" | "confluent-kafka" => {
+            // A Cargo project of its own (excluded from the workspace),
+            // built with its committed Cargo.lock into its own folder.
+            let dir = peers.join(name);
+            let manifest = format!("benches/peers/{name}/Cargo.toml");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut command = Command::new(cargo);
             command
                 .args(["build", "--release", "--locked", "--manifest-path"])
-                .arg(root.join("benches/peers/rdkafka/Cargo.toml"))
+                .arg(root.join(&manifest))
                 .env("CARGO_TARGET_DIR", &dir);
             build_step(
                 command,
-                "cargo build --release --manifest-path benches/peers/rdkafka/Cargo.toml",
+                &format!("cargo build --release --manifest-path {manifest}"),
             )?;
             Peer {
                 name: name.into(),
-                program: dir.join("release").join("rdkafka-peer"),
+                program: dir.join("release").join(format!("{name}-peer")),
                 prefix: Vec::new(),
                 version: String::new(),
             }
         }
         "java" => {
-            require("java", "-version", "install a JDK (17 or later)")?;
-            require("mvn", "-v", "install Maven to build the Java peer")?;
             let dir = peers.join("java");
             let lib = dir.join("lib");
             let mut command = Command::new("mvn");
@@ -327,7 +416,7 @@ fn build(name: &str, target: &Path) -> Result<Peer, String> {
 }
 
 /// `$JAVA_HOME/bin/java` when set, else `java`.
-fn java() -> PathBuf {
+pub(crate) fn java() -> PathBuf {
     match std::env::var_os("JAVA_HOME") {
         Some(home) if !home.is_empty() => Path::new(&home).join("bin").join("java"),
         _ => PathBuf::from("java"),
@@ -359,11 +448,17 @@ impl Measure {
     }
 }
 
-/// One run's result: the settings the client printed, and its measure.
+/// One run's result: the settings the client printed, and its measure or
+/// why it could not do what was asked.
 struct RunOutput {
     settings: Vec<String>,
-    measure: Measure,
+    measure: Result<Measure, Unsupported>,
 }
+
+/// What a client said it cannot do (an `UNSUPPORTED why` line, exit 0):
+/// a codec it cannot write, a setting it lacks. Reported, not a failure.
+#[derive(Debug, Clone)]
+struct Unsupported(String);
 
 /// Runs one client process to its end or `timeout`, measuring it with `wait4`.
 fn run_child(mut command: Command, timeout: Duration) -> Result<RunOutput, String> {
@@ -432,6 +527,12 @@ fn run_child(mut command: Command, timeout: Duration) -> Result<RunOutput, Strin
         .filter_map(|l| l.strip_prefix("SETTING "))
         .map(str::to_owned)
         .collect();
+    if let Some(why) = stdout.lines().find_map(|l| l.strip_prefix("UNSUPPORTED ")) {
+        return Ok(RunOutput {
+            settings,
+            measure: Err(Unsupported(why.to_owned())),
+        });
+    }
     let result = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
@@ -450,13 +551,13 @@ fn run_child(mut command: Command, timeout: Duration) -> Result<RunOutput, Strin
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Ok(RunOutput {
         settings,
-        measure: Measure {
+        measure: Ok(Measure {
             records: field("records")?,
             bytes: field("bytes")?,
             elapsed: Duration::from_nanos(field("elapsed_ns")?.max(1)),
             cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
             max_rss_kib: usage.ru_maxrss as u64,
-        },
+        }),
     })
 }
 
@@ -482,6 +583,8 @@ fn write_values(size: usize, path: &Path) -> Result<(), String> {
 struct Table {
     measures: BTreeMap<String, Vec<Measure>>,
     failures: Vec<String>,
+    /// Clients that cannot do this (mode, codec), and why: not run again.
+    unsupported: BTreeMap<String, String>,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -492,10 +595,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let load_before = load_average();
 
-    // 1. Build every peer; one that cannot be built is reported and left out.
+    // 1. Check what every peer's build needs, then build them; a peer whose
+    // prerequisites are missing, or whose build fails, is reported and left out.
     let mut peers = Vec::new();
     let mut unavailable = Vec::new();
+    let mut buildable = Vec::new();
     for name in &options.clients {
+        match peers_prerequisites::check(name, &crate::workspace_root()) {
+            Ok(()) => buildable.push(name.clone()),
+            Err(e) => {
+                eprintln!("warning: {name} is left out: {e}");
+                unavailable.push((name.clone(), e));
+            }
+        }
+    }
+    for name in &buildable {
         match build(name, &target) {
             Ok(peer) => {
                 eprintln!("{name}: {} ({})", peer.version, peer.program.display());
@@ -524,17 +638,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .unwrap_or(0);
     let records = options.records.to_string();
     let partitions = options.partitions.to_string();
-    let produce_args = |topic: &str, codec: &str| -> Vec<String> {
+    let produce_args = |topic: &str, codec: &str, (linger_ms, batch_bytes): (u64, usize)| {
         vec![
-            "produce".into(),
+            "produce".to_owned(),
             bootstrap.clone(),
             topic.into(),
             records.clone(),
             values.display().to_string(),
             options.value_size.to_string(),
             codec.into(),
-            options.linger_ms.to_string(),
-            options.batch_bytes.to_string(),
+            linger_ms.to_string(),
+            batch_bytes.to_string(),
         ]
     };
     let mut settings: BTreeMap<(String, &str), Vec<String>> = BTreeMap::new();
@@ -559,19 +673,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     options.records, options.value_size
                 );
                 let fill = run_child(
-                    peers[vltava].command(&produce_args(&topic, codec)),
+                    peers[vltava].command(&produce_args(&topic, codec, FILL_BATCHING)),
                     options.timeout,
                 )
+                .and_then(|fill| fill.measure.map_err(|Unsupported(why)| why))
                 .map_err(|e| format!("writing the consume topic: {e}"))?;
                 eprintln!(
                     "  written in {:.1?} ({:.0} records/s)",
-                    fill.measure.elapsed,
-                    fill.measure.records_per_s()
+                    fill.elapsed,
+                    fill.records_per_s()
                 );
                 let mut table = Table::default();
                 for run in 0..options.runs {
                     for i in 0..peers.len() {
                         let peer = &peers[(i + run) % peers.len()];
+                        if table.unsupported.contains_key(&peer.name) {
+                            continue;
+                        }
                         let args = vec![
                             "consume".to_owned(),
                             bootstrap.clone(),
@@ -602,7 +720,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 for run in 0..options.runs {
                     for i in 0..peers.len() {
                         let peer = &peers[(i + run) % peers.len()];
+                        if table.unsupported.contains_key(&peer.name) {
+                            continue;
+                        }
                         let topic = format!("peers-produce-{codec}-{}-{run}-{nanos}", peer.name);
+                        let batching = options.batching(&peer.name);
                         cluster
                             .create_topic(&topic, options.partitions, 1)
                             .map_err(|e| e.to_string())?;
@@ -613,7 +735,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                             "produce",
                             codec,
                             run,
-                            run_child(peer.command(&produce_args(&topic, codec)), options.timeout),
+                            run_child(
+                                peer.command(&produce_args(
+                                    &topic,
+                                    codec,
+                                    (batching.linger_ms, batching.batch_bytes),
+                                )),
+                                options.timeout,
+                            ),
                         );
                         runtime
                             .block_on(admin.delete_topic(&topic))
@@ -717,12 +846,18 @@ fn chart(
         options.value_size,
         options.runs
     );
+    let batching = match (options.linger_ms, options.batch_bytes) {
+        (None, None) => "each producer's recommended linger and batch (in the report)".to_owned(),
+        (Some(linger_ms), Some(batch_bytes)) => {
+            format!("linger {linger_ms} ms, batch {batch_bytes} B")
+        }
+        (Some(linger_ms), None) => format!("linger {linger_ms} ms, each producer's batch"),
+        (None, Some(batch_bytes)) => format!("batch {batch_bytes} B, each producer's linger"),
+    };
     let subtitle = format!(
-        "Kafka on one node, {} partition(s); acks=all, idempotent, linger {} ms, batch {} B; \
+        "Kafka on one node, {} partition(s); acks=all, idempotent, {batching}; \
          bars: median, whiskers: min–max; {} cores, load average {load_before} at the start, {load_after} at the end",
         options.partitions,
-        options.linger_ms,
-        options.batch_bytes,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     crate::peers_chart::write(&options.chart, &title, &subtitle, &clients, &panels)
@@ -738,10 +873,13 @@ fn record_run(
     result: Result<RunOutput, String>,
 ) {
     match result {
-        Ok(output) => {
-            let m = &output.measure;
+        Ok(RunOutput {
+            settings: printed,
+            measure: Ok(measure),
+        }) => {
+            let m = &measure;
             eprintln!(
-                "{mode} {codec} run {} {:<9} {:>10.0} records/s {:>7.1} MB/s  {:>6.2} CPU s/1M  {:>6.0} MiB",
+                "{mode} {codec} run {} {:<15} {:>10.0} records/s {:>7.1} MB/s  {:>6.2} CPU s/1M  {:>6.0} MiB",
                 run + 1,
                 peer.name,
                 m.records_per_s(),
@@ -749,14 +887,20 @@ fn record_run(
                 m.cpu_per_million(),
                 m.rss_mib()
             );
-            settings
-                .entry((peer.name.clone(), mode))
-                .or_insert(output.settings);
+            settings.entry((peer.name.clone(), mode)).or_insert(printed);
             table
                 .measures
                 .entry(peer.name.clone())
                 .or_default()
-                .push(output.measure);
+                .push(measure);
+        }
+        Ok(RunOutput {
+            settings: printed,
+            measure: Err(Unsupported(why)),
+        }) => {
+            eprintln!("{mode} {codec}: {} cannot: {why}", peer.name);
+            settings.entry((peer.name.clone(), mode)).or_insert(printed);
+            table.unsupported.insert(peer.name.clone(), why);
         }
         Err(e) => {
             eprintln!("warning: {mode} {codec} run {} {}: {e}", run + 1, peer.name);
@@ -886,13 +1030,23 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "- Consume: each codec's topic is written once by vltava's producer, then each client reads it whole from the earliest offset with assigned partitions (no group), touching every value. records/s and MB/s (of values) from the first record to the last."
+        "- Consume: each codec's topic is written once by vltava's producer (linger {} ms, batches of up to {} bytes), then each client reads it whole from the earliest offset with assigned partitions (no group), touching every value. records/s and MB/s (of values) from the first record to the last.",
+        FILL_BATCHING.0, FILL_BATCHING.1
     );
-    let _ = writeln!(
-        out,
-        "- Produce: each client writes to a fresh topic, acks=all, idempotent, linger {} ms, batch {} bytes, after one warm-up record; records/s and MB/s from the first send to the last acknowledgement.",
-        options.linger_ms, options.batch_bytes
-    );
+    if options.produce {
+        let _ = writeln!(
+            out,
+            "- Produce: each client writes to a fresh topic, acks=all, idempotent, after one warm-up record; records/s and MB/s from the first send to the last acknowledgement. Each producer's linger and batch size:"
+        );
+        for peer in peers {
+            let b = options.batching(&peer.name);
+            let _ = writeln!(
+                out,
+                "  - {}: linger {} ms, batch {} bytes: {}",
+                peer.name, b.linger_ms, b.batch_bytes, b.source
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "- CPU s/1M: user + system CPU seconds of the whole client process (start-up, JIT and connection set-up included) per million records; peak RSS: the process's `ru_maxrss`. Both from `wait4` on the child."
@@ -909,8 +1063,21 @@ fn report(
         tool_version(&java().display().to_string(), &["-version"])
     );
     for (name, why) in unavailable {
+        // The first line says what failed; for a build, its first error
+        // line says why (the whole tail is in the command's output).
         let first = why.lines().next().unwrap_or_default();
-        let _ = writeln!(out, "- **{name} left out**: {first}");
+        match why
+            .lines()
+            .skip(1)
+            .find(|l| l.trim_start().starts_with("error"))
+        {
+            Some(error) => {
+                let _ = writeln!(out, "- **{name} left out**: {first} {}", error.trim());
+            }
+            None => {
+                let _ = writeln!(out, "- **{name} left out**: {first}");
+            }
+        }
     }
     let vltava_median = |table: &Table, f: fn(&Measure) -> f64| {
         table
@@ -928,6 +1095,10 @@ fn report(
         let vltava_rate = vltava_median(table, Measure::records_per_s);
         let vltava_cpu = vltava_median(table, Measure::cpu_per_million);
         for peer in peers {
+            if let Some(why) = table.unsupported.get(&peer.name) {
+                let _ = writeln!(out, "| {} | cannot: {why} | | | | | |", peer.name);
+                continue;
+            }
             let Some(measures) = table.measures.get(&peer.name) else {
                 let _ = writeln!(out, "| {} | no successful run | | | | | |", peer.name);
                 continue;
@@ -937,7 +1108,7 @@ fn report(
             let (cpu, cpu_text) = cell(measures.iter().map(Measure::cpu_per_million).collect(), 2);
             let (_, rss_text) = cell(measures.iter().map(Measure::rss_mib).collect(), 0);
             let ratio = |ours: Option<f64>, theirs: f64| match ours {
-                Some(ours) if peer.name != "vltava" => format!("{:.2}", ours / theirs),
+                Some(ours) if peer.name != "vltava" => format!("{:.3}", ours / theirs),
                 _ => "—".into(),
             };
             let _ = writeln!(
@@ -956,6 +1127,17 @@ fn report(
         out,
         "\nvltava/peer records/s above 1: vltava is faster; vltava/peer CPU below 1: vltava uses less CPU per record.\n"
     );
+    let verdicts = targets(tables);
+    if !verdicts.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Against issue 9's targets\n\nRatios of the medians, vltava/peer, unrounded to three decimals (more where three would hide the side of the limit). Each target is set against the peer best at it.\n"
+        );
+        for verdict in verdicts {
+            let _ = writeln!(out, "- {verdict}");
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(
         out,
         "<details><summary>Every client's settings, as it printed them</summary>\n"
@@ -965,6 +1147,126 @@ fn report(
     }
     let _ = writeln!(out, "\n</details>");
     out
+}
+
+/// One of issue 9's targets: what is compared, whether the peer best at
+/// it is the highest or the lowest, and the limit on vltava/peer.
+struct Target {
+    mode: &'static str,
+    what: &'static str,
+    value: fn(&Measure) -> f64,
+    /// The best peer has the highest value (records/s), else the lowest.
+    higher_is_better: bool,
+    limit: f64,
+    /// Met when vltava/peer is at least `limit`, else when at most it.
+    at_least: bool,
+    /// Met only strictly beyond `limit` (a peak RSS below the peer's).
+    strict: bool,
+}
+
+/// Issue 9's targets: consuming, at least the records/s of the fastest
+/// peer, at most half the CPU per record of the peer using the least, and
+/// a peak RSS below every peer's; producing (acks=all, idempotent), at least the fastest peer's
+/// records/s.
+const TARGETS: [Target; 4] = [
+    Target {
+        mode: "consume",
+        what: "records/s at least the fastest peer's",
+        value: Measure::records_per_s,
+        higher_is_better: true,
+        limit: 1.0,
+        at_least: true,
+        strict: false,
+    },
+    Target {
+        mode: "consume",
+        what: "CPU per record at most half the lowest peer's",
+        value: Measure::cpu_per_million,
+        higher_is_better: false,
+        limit: 0.5,
+        at_least: false,
+        strict: false,
+    },
+    Target {
+        mode: "consume",
+        what: "peak RSS below the lowest peer's",
+        value: Measure::rss_mib,
+        higher_is_better: false,
+        limit: 1.0,
+        at_least: false,
+        strict: true,
+    },
+    Target {
+        mode: "produce",
+        what: "records/s at least the fastest peer's",
+        value: Measure::records_per_s,
+        higher_is_better: true,
+        limit: 1.0,
+        at_least: true,
+        strict: false,
+    },
+];
+
+/// A ratio to three decimals, or more (up to six) while three would print
+/// it as the limit it is not.
+fn ratio_text(ratio: f64, limit: f64) -> String {
+    for decimals in 3..=6 {
+        let text = format!("{ratio:.decimals$}");
+        if ratio == limit || text != format!("{limit:.decimals$}") {
+            return text;
+        }
+    }
+    format!("{ratio:.6}")
+}
+
+/// One line per target and codec that vltava and a peer both ran: met or
+/// missed, against which peer, with the ratio of the medians.
+fn targets(tables: &[((&str, String), Table)]) -> Vec<String> {
+    let median = |measures: &[Measure], value: fn(&Measure) -> f64| {
+        median_min_max(measures.iter().map(value).collect()).0
+    };
+    let mut lines = Vec::new();
+    for target in &TARGETS {
+        for ((mode, codec), table) in tables {
+            if *mode != target.mode {
+                continue;
+            }
+            let Some(ours) = table.measures.get("vltava") else {
+                continue;
+            };
+            let ours = median(ours, target.value);
+            let best = table
+                .measures
+                .iter()
+                .filter(|(client, _)| client.as_str() != "vltava")
+                .map(|(client, measures)| (client, median(measures, target.value)))
+                .reduce(|best, next| {
+                    let better = if target.higher_is_better {
+                        next.1 > best.1
+                    } else {
+                        next.1 < best.1
+                    };
+                    if better { next } else { best }
+                });
+            let Some((peer, theirs)) = best else {
+                continue;
+            };
+            let ratio = ours / theirs;
+            let met = match (target.at_least, target.strict) {
+                (true, false) => ratio >= target.limit,
+                (true, true) => ratio > target.limit,
+                (false, false) => ratio <= target.limit,
+                (false, true) => ratio < target.limit,
+            };
+            lines.push(format!(
+                "{mode}, {codec}: {} ({peer}): **{}**, vltava/{peer} {}",
+                target.what,
+                if met { "met" } else { "missed" },
+                ratio_text(ratio, target.limit)
+            ));
+        }
+    }
+    lines
 }
 
 fn memory() -> String {
@@ -978,4 +1280,101 @@ fn memory() -> String {
         })
         .map(|kib| format!("{:.0} GiB of memory", kib / 1024.0 / 1024.0))
         .unwrap_or_else(|| "unknown memory".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measure(records_per_s: f64, cpu_per_million: f64, rss_mib: f64) -> Measure {
+        Measure {
+            records: 1_000_000,
+            bytes: 100_000_000,
+            elapsed: Duration::from_secs_f64(1e6 / records_per_s),
+            cpu: Duration::from_secs_f64(cpu_per_million),
+            max_rss_kib: (rss_mib * 1024.0) as u64,
+        }
+    }
+
+    fn table(rows: &[(&str, f64, f64, f64)]) -> Table {
+        let mut table = Table::default();
+        for &(client, rate, cpu, rss) in rows {
+            table
+                .measures
+                .insert(client.into(), vec![measure(rate, cpu, rss)]);
+        }
+        table
+    }
+
+    #[test]
+    fn each_target_is_met_or_missed_against_the_peer_best_at_it() {
+        let tables = vec![
+            (
+                ("consume", "zstd".to_owned()),
+                table(&[
+                    ("vltava", 5_000_000.0, 0.1775, 15.0),
+                    ("franz-go", 3_500_000.0, 0.35, 77.0),
+                    ("java", 2_600_000.0, 0.57, 300.0),
+                ]),
+            ),
+            (
+                ("produce", "none".to_owned()),
+                table(&[
+                    ("vltava", 1_800_000.0, 0.42, 38.0),
+                    ("franz-go", 2_200_000.0, 0.40, 39.0),
+                ]),
+            ),
+        ];
+        let lines = targets(&tables);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("consume, zstd: records/s"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("(franz-go): **met**, vltava/franz-go 1.429"));
+        // 0.1775 / 0.35 = 0.50714...: three decimals tell it from 0.5.
+        assert!(
+            lines[1].contains("**missed**, vltava/franz-go 0.507"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].contains("peak RSS") && lines[2].contains("**met**"));
+        assert!(lines[3].starts_with("produce, none"));
+        assert!(
+            lines[3].contains("**missed**, vltava/franz-go 0.818"),
+            "{}",
+            lines[3]
+        );
+    }
+
+    #[test]
+    fn a_ratio_next_to_its_limit_gets_the_decimals_that_tell_them_apart() {
+        assert_eq!(ratio_text(0.514_2, 0.5), "0.514");
+        assert_eq!(ratio_text(0.500_04, 0.5), "0.50004");
+        assert_eq!(ratio_text(0.5, 0.5), "0.500");
+        assert_eq!(ratio_text(0.999_7, 1.0), "0.9997");
+    }
+
+    #[test]
+    fn producers_take_their_own_settings_unless_overridden() {
+        let mut options = Options::parse(&[]).unwrap().unwrap();
+        assert_eq!(options.batching("rdkafka").linger_ms, 5);
+        assert_eq!(options.batching("rdkafka").batch_bytes, 1_000_000);
+        assert_eq!(options.batching("franz-go").batch_bytes, 1_000_012);
+        assert_eq!(options.batching("krafka").linger_ms, 50);
+        for client in ALL_CLIENTS {
+            assert_ne!(
+                recommended_batching(client).source,
+                recommended_batching("no such client").source,
+                "{client} has settings of its own"
+            );
+        }
+        options.linger_ms = Some(7);
+        let b = options.batching("krafka");
+        assert_eq!((b.linger_ms, b.batch_bytes), (7, 1 << 20));
+        options.batch_bytes = Some(65_536);
+        let b = options.batching("java");
+        assert_eq!((b.linger_ms, b.batch_bytes), (7, 65_536));
+    }
 }

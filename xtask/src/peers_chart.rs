@@ -55,6 +55,8 @@ fn colour(client: &str) -> RGBColor {
         "franz-go" => RGBColor(0x1b, 0x9e, 0x77),
         "rdkafka" => RGBColor(0x75, 0x70, 0xb3),
         "java" => RGBColor(0xe7, 0x29, 0x8a),
+        "krafka" => RGBColor(0x66, 0xa6, 0x1e),
+        "confluent-kafka" => RGBColor(0xa6, 0x76, 0x1d),
         _ => RGBColor(0x66, 0x66, 0x66),
     }
 }
@@ -117,8 +119,9 @@ fn draw<DB: DrawingBackend>(
                 .color(&RGBColor(0x44, 0x44, 0x44)),
         ))
         .map_err(|e| fail(&e))?;
-    // The legend, top right.
-    let mut x = WIDTH as i32 - 20 - 110 * clients.len() as i32;
+    // The legend, top right: a swatch and the name, each as wide as it needs.
+    let entry = |client: &String| 30 + 8 * client.len() as i32;
+    let mut x = WIDTH as i32 - 20 - clients.iter().map(entry).sum::<i32>();
     for client in clients {
         header
             .draw(&Rectangle::new(
@@ -133,7 +136,7 @@ fn draw<DB: DrawingBackend>(
                 ("sans-serif", 13).into_font(),
             ))
             .map_err(|e| fail(&e))?;
-        x += 110;
+        x += entry(client);
     }
     let cells = body.split_evenly((2, modes.len()));
     for (row, metric) in [Metric::RecordsPerSecond, Metric::CpuPerMillion]

@@ -21,7 +21,7 @@ use crate::TopicPartition;
 use crate::config::{ConsumerConfig, Isolation};
 use crate::error::ConsumeError;
 use crate::fetcher::{self, Completed, POLL_SLICE, Shared, State};
-use crate::metrics::ConsumerMetrics;
+use crate::metrics::{ConsumerMetrics, Stats};
 use crate::record::{ConsumerRecord, Fetches};
 
 /// Reads records of the partitions it is assigned: fetches ahead in the
@@ -728,90 +728,98 @@ impl Consumer {
 
     /// Counts what a poll returns, and the levels after it.
     fn account(&self, fetches: &Fetches) {
-        let stats = &self.shared.stats;
-        stats.records(fetches.record_count());
-        for error in &fetches.errors {
-            stats.error(error.is_fatal());
-        }
-        let state = self.shared.lock();
-        let lag: i64 = state
-            .partitions
-            .iter()
-            .filter_map(|(tp, p)| Some((state.high_watermarks.get(tp)? - p.position?).max(0)))
-            .sum();
-        stats.levels(
-            u64::try_from(lag).unwrap_or_default(),
-            state.partitions.len(),
-            state.buffered_bytes,
-        );
+        account(&self.shared.lock(), &self.shared.stats, fetches);
     }
 
     /// Takes buffered data into records, advancing positions.
     fn take(&self) -> Fetches {
-        let mut fetches = Fetches::default();
-        let max = self.shared.config.max_poll_records;
-        let mut state = self.shared.lock();
-        fetches.errors = std::mem::take(&mut state.errors);
-        let mut taken = 0;
-        // Data of paused partitions stays buffered, in order, until they
-        // are resumed (Java keeps it too): put back at the front below.
-        let mut held: Vec<Completed> = Vec::new();
-        while taken < max {
-            let Some(completed) = state.completed.pop_front() else {
-                break;
-            };
-            if state
-                .partitions
-                .get(&completed.tp)
-                .is_some_and(|p| p.paused)
-            {
-                held.push(completed);
-                continue;
-            }
-            state.consumed(&completed);
-            let Some(p) = state.partitions.get(&completed.tp) else {
-                continue;
-            };
-            if p.generation != completed.generation || p.position != Some(completed.fetch_offset) {
-                continue;
-            }
-            let (records, next, epoch, error, more) =
-                decode(&completed, &self.shared.config, max - taken);
-            let p = state
-                .partitions
-                .get_mut(&completed.tp)
-                .expect("looked up above");
-            if next > completed.fetch_offset {
-                p.position = Some(next);
-                if epoch.is_some() {
-                    p.last_epoch = epoch;
-                }
-            }
-            if let Some(error) = error {
-                fetches.errors.push(error);
-            }
-            // `max_poll_records` cut the data short: the rest waits for the
-            // next poll, first in line, instead of being fetched again.
-            if more {
-                p.buffered = true;
-                state.buffered_bytes += completed.records.len();
-                state.completed.push_front(Completed {
-                    fetch_offset: next,
-                    ..completed.clone()
-                });
-            }
-            taken += records.len();
-            if !records.is_empty() {
-                fetches.partitions.push((completed.tp.clone(), records));
-            }
-        }
-        for completed in held.into_iter().rev() {
-            state.completed.push_front(completed);
-        }
-        drop(state);
+        let fetches = take_buffered(&mut self.shared.lock(), &self.shared.config);
         self.shared.wake.notify_one();
         fetches
     }
+}
+
+/// Counts what a poll returns, and the levels after it: records and
+/// errors, the lag over the assigned partitions, the buffered bytes.
+pub(crate) fn account(state: &State, stats: &Stats, fetches: &Fetches) {
+    stats.records(fetches.record_count());
+    for error in &fetches.errors {
+        stats.error(error.is_fatal());
+    }
+    let lag: i64 = state
+        .partitions
+        .iter()
+        .filter_map(|(tp, p)| Some((state.high_watermarks.get(tp)? - p.position?).max(0)))
+        .sum();
+    stats.levels(
+        u64::try_from(lag).unwrap_or_default(),
+        state.partitions.len(),
+        state.buffered_bytes,
+    );
+}
+
+/// Takes buffered data into records, at most `max_poll_records`,
+/// advancing positions, and every error queued since the last poll. No I/O.
+pub(crate) fn take_buffered(state: &mut State, config: &ConsumerConfig) -> Fetches {
+    let mut fetches = Fetches::default();
+    let max = config.max_poll_records;
+    fetches.errors = std::mem::take(&mut state.errors);
+    let mut taken = 0;
+    // Data of paused partitions stays buffered, in order, until they are
+    // resumed (Java keeps it too): put back at the front below.
+    let mut held: Vec<Completed> = Vec::new();
+    while taken < max {
+        let Some(completed) = state.completed.pop_front() else {
+            break;
+        };
+        if state
+            .partitions
+            .get(&completed.tp)
+            .is_some_and(|p| p.paused)
+        {
+            held.push(completed);
+            continue;
+        }
+        state.consumed(&completed);
+        let Some(p) = state.partitions.get(&completed.tp) else {
+            continue;
+        };
+        if p.generation != completed.generation || p.position != Some(completed.fetch_offset) {
+            continue;
+        }
+        let (records, next, epoch, error, more) = decode(&completed, config, max - taken);
+        let p = state
+            .partitions
+            .get_mut(&completed.tp)
+            .expect("looked up above");
+        if next > completed.fetch_offset {
+            p.position = Some(next);
+            if epoch.is_some() {
+                p.last_epoch = epoch;
+            }
+        }
+        if let Some(error) = error {
+            fetches.errors.push(error);
+        }
+        // `max_poll_records` cut the data short: the rest waits for the
+        // next poll, first in line, instead of being fetched again.
+        if more {
+            p.buffered = true;
+            state.buffered_bytes += completed.records.len();
+            state.completed.push_front(Completed {
+                fetch_offset: next,
+                ..completed.clone()
+            });
+        }
+        taken += records.len();
+        if !records.is_empty() {
+            fetches.partitions.push((completed.tp.clone(), records));
+        }
+    }
+    for completed in held.into_iter().rev() {
+        state.completed.push_front(completed);
+    }
+    fetches
 }
 
 impl Drop for Consumer {

@@ -656,6 +656,47 @@ fn handle_fetch(
     response: FetchResponse,
     session_reset: bool,
 ) {
+    let mut state = shared.lock();
+    let arrival = buffer_fetch(
+        &mut state,
+        &shared.config,
+        &shared.stats,
+        asked,
+        ids,
+        response,
+        session_reset,
+    );
+    drop(state);
+    for (tp, code) in arrival.refresh {
+        shared.meta.report_error(&tp.topic, tp.partition, code);
+    }
+    if arrival.arrived {
+        shared.ready.notify_waiters();
+    }
+}
+
+/// What a Fetch answer did that the fetcher must act on outside the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Arrival {
+    /// Something for `poll` arrived: data or an error.
+    pub(crate) arrived: bool,
+    /// Partitions whose leader moved or is unknown, to report to the
+    /// metadata cache.
+    pub(crate) refresh: Vec<(TopicPartition, ErrorCode)>,
+}
+
+/// The state's side of a Fetch answer for the partitions in `asked`
+/// (`(partition, generation, fetch offset)`): data is buffered for `poll`,
+/// positions move on a diverging epoch, errors are queued. No I/O.
+pub(crate) fn buffer_fetch(
+    state: &mut State,
+    config: &ConsumerConfig,
+    stats: &Stats,
+    asked: &[(TopicPartition, u64, i64)],
+    ids: &HashMap<Uuid, String>,
+    response: FetchResponse,
+    session_reset: bool,
+) -> Arrival {
     let mut answered: HashMap<
         TopicPartition,
         vltava_wire::messages::fetch_response::PartitionData,
@@ -672,8 +713,6 @@ fn handle_fetch(
             }
         }
     }
-    let mut guard = shared.lock();
-    let state = &mut *guard;
     let mut arrived = false;
     let mut refresh = Vec::new();
     for (tp, generation, fetch_offset) in asked {
@@ -696,15 +735,16 @@ fn handle_fetch(
                 // The leader's log diverged from what we read (KIP-320, via
                 // Fetch v12+ last_fetched_epoch): records past its end
                 // offset for our epoch were truncated.
-                truncated(
-                    shared,
+                let error = truncated(
+                    config,
+                    stats,
                     p,
                     tp,
                     *fetch_offset,
                     Some((data.diverging_epoch.end_offset, data.diverging_epoch.epoch)),
-                    &mut state.errors,
                     "Fetch answered with a diverging epoch",
                 );
+                state.errors.extend(error);
                 arrived = true;
             }
             ErrorCode::NONE => {
@@ -718,7 +758,7 @@ fn handle_fetch(
                 let p = state.partitions.get_mut(tp).expect("looked up above");
                 p.buffered = true;
                 state.buffered_bytes += records.len();
-                shared.stats.bytes(records.len());
+                stats.bytes(records.len());
                 let aborted = data
                     .aborted_transactions
                     .unwrap_or_default()
@@ -735,14 +775,14 @@ fn handle_fetch(
                 arrived = true;
             }
             ErrorCode::OFFSET_OUT_OF_RANGE => {
-                shared.stats.partition_error();
+                stats.partition_error();
                 tracing::info!(
                     partition = %tp,
                     offset = *fetch_offset,
-                    reset = ?shared.config.offset_reset,
+                    reset = ?config.offset_reset,
                     "position out of range"
                 );
-                if shared.config.offset_reset == OffsetReset::None {
+                if config.offset_reset == OffsetReset::None {
                     p.stuck = true;
                     state.errors.push(ConsumeError::OutOfRange {
                         tp: tp.clone(),
@@ -755,7 +795,7 @@ fn handle_fetch(
             }
             code => match Recovery::of_code(code) {
                 Some(Recovery::RefreshMetadata | Recovery::Unreachable) => {
-                    shared.stats.partition_error();
+                    stats.partition_error();
                     tracing::info!(
                         partition = %tp,
                         code = %code,
@@ -764,11 +804,11 @@ fn handle_fetch(
                     refresh.push((tp.clone(), code));
                 }
                 Some(class) if class.is_retriable() => {
-                    shared.stats.partition_error();
+                    stats.partition_error();
                     tracing::debug!(partition = %tp, code = %code, "retriable fetch error");
                 }
                 _ => {
-                    shared.stats.partition_error();
+                    stats.partition_error();
                     tracing::warn!(partition = %tp, code = %code, "fetching the partition failed; it stops");
                     p.stuck = true;
                     state.errors.push(ConsumeError::Partition {
@@ -780,13 +820,7 @@ fn handle_fetch(
             },
         }
     }
-    drop(guard);
-    for (tp, code) in refresh {
-        shared.meta.report_error(&tp.topic, tp.partition, code);
-    }
-    if arrived {
-        shared.ready.notify_waiters();
-    }
+    Arrival { arrived, refresh }
 }
 
 /// The log was truncated below `offset` (the position `p` was fetched or
@@ -799,16 +833,16 @@ fn handle_fetch(
 /// [`ConsumeError::LogTruncation`] says where the logs agree (Java's
 /// `LogTruncationException`): the application decides with a `seek`.
 fn truncated(
-    shared: &Shared,
+    config: &ConsumerConfig,
+    stats: &Stats,
     p: &mut PartitionState,
     tp: &TopicPartition,
     offset: i64,
     end: Option<(i64, i32)>,
-    errors: &mut Vec<ConsumeError>,
     how: &'static str,
-) {
-    shared.stats.truncation();
-    let policy = shared.config.offset_reset;
+) -> Option<ConsumeError> {
+    stats.truncation();
+    let policy = config.offset_reset;
     tracing::warn!(
         partition = %tp,
         position = offset,
@@ -822,7 +856,7 @@ fn truncated(
     p.validate_after = None;
     if policy == OffsetReset::None {
         p.stuck = true;
-        errors.push(ConsumeError::LogTruncation {
+        return Some(ConsumeError::LogTruncation {
             tp: tp.clone(),
             offset,
             divergent: end.map(|(o, e)| CommitOffset {
@@ -831,7 +865,6 @@ fn truncated(
                 metadata: None,
             }),
         });
-        return;
     }
     p.generation += 1;
     match end {
@@ -839,16 +872,17 @@ fn truncated(
             let to = end_offset.min(offset);
             p.position = Some(to);
             p.last_epoch = Some(epoch);
-            errors.push(ConsumeError::Truncated {
+            Some(ConsumeError::Truncated {
                 tp: tp.clone(),
                 from: offset,
                 to,
-            });
+            })
         }
         // The leader knows no end for our epoch: start over by the policy.
         None => {
             p.position = None;
             p.last_epoch = None;
+            None
         }
     }
 }
@@ -890,26 +924,28 @@ fn handle_validation(
         if code.is_ok() {
             p.leader_epoch = v.current_leader_epoch.or(p.leader_epoch);
             if epoch < 0 || end_offset < 0 {
-                truncated(
-                    shared,
+                let error = truncated(
+                    &shared.config,
+                    &shared.stats,
                     p,
                     &v.tp,
                     v.offset,
                     None,
-                    &mut state.errors,
                     "OffsetForLeaderEpoch knows no end for the epoch",
                 );
+                state.errors.extend(error);
                 reported = true;
             } else if end_offset < v.offset {
-                truncated(
-                    shared,
+                let error = truncated(
+                    &shared.config,
+                    &shared.stats,
                     p,
                     &v.tp,
                     v.offset,
                     Some((end_offset, epoch)),
-                    &mut state.errors,
                     "OffsetForLeaderEpoch",
                 );
+                state.errors.extend(error);
                 reported = true;
             } else {
                 tracing::debug!(partition = %v.tp, position = v.offset, epoch = v.epoch, end_offset, "position validated");

@@ -47,10 +47,17 @@
 //!   back after a log truncation). No recorder and no subscriber is
 //!   installed by the library.
 //!
+//! Behind the `bench-internals` feature, a hidden `bench_internals`
+//! module drives the path from a decoded Fetch answer to `poll`'s records
+//! by hand, for the benches; it is not an API.
+//!
 //! What it does not do: the group protocol itself (that is
 //! `vltava-group`'s `GroupMember`, which the consumer drives), no
 //! producing.
 
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals;
 mod builder;
 mod config;
 mod consumer;
