@@ -1160,14 +1160,16 @@ struct Target {
     limit: f64,
     /// Met when vltava/peer is at least `limit`, else when at most it.
     at_least: bool,
-    /// Met only strictly beyond `limit` (a peak RSS below the peer's).
+    /// Met only strictly beyond `limit`.
     strict: bool,
+    /// Compared with this peer only (the issue names it), not the best.
+    peer: Option<&'static str>,
 }
 
 /// Issue 9's targets: consuming, at least the records/s of the fastest
 /// peer, at most half the CPU per record of the peer using the least, and
-/// a peak RSS below every peer's; producing (acks=all, idempotent), at least the fastest peer's
-/// records/s.
+/// a peak RSS no higher than franz-go's; producing (acks=all,
+/// idempotent), at least the fastest peer's records/s.
 const TARGETS: [Target; 4] = [
     Target {
         mode: "consume",
@@ -1177,6 +1179,7 @@ const TARGETS: [Target; 4] = [
         limit: 1.0,
         at_least: true,
         strict: false,
+        peer: None,
     },
     Target {
         mode: "consume",
@@ -1186,15 +1189,17 @@ const TARGETS: [Target; 4] = [
         limit: 0.5,
         at_least: false,
         strict: false,
+        peer: None,
     },
     Target {
         mode: "consume",
-        what: "peak RSS below the lowest peer's",
+        what: "peak RSS no higher than franz-go's",
         value: Measure::rss_mib,
         higher_is_better: false,
         limit: 1.0,
         at_least: false,
-        strict: true,
+        strict: false,
+        peer: Some("franz-go"),
     },
     Target {
         mode: "produce",
@@ -1204,6 +1209,7 @@ const TARGETS: [Target; 4] = [
         limit: 1.0,
         at_least: true,
         strict: false,
+        peer: None,
     },
 ];
 
@@ -1239,6 +1245,7 @@ fn targets(tables: &[((&str, String), Table)]) -> Vec<String> {
                 .measures
                 .iter()
                 .filter(|(client, _)| client.as_str() != "vltava")
+                .filter(|(client, _)| target.peer.is_none_or(|p| client.as_str() == p))
                 .map(|(client, measures)| (client, median(measures, target.value)))
                 .reduce(|best, next| {
                     let better = if target.higher_is_better {
@@ -1314,7 +1321,8 @@ mod tests {
                 table(&[
                     ("vltava", 5_000_000.0, 0.1775, 15.0),
                     ("franz-go", 3_500_000.0, 0.35, 77.0),
-                    ("java", 2_600_000.0, 0.57, 300.0),
+                    // The lowest RSS, but the RSS target is franz-go's.
+                    ("java", 2_600_000.0, 0.57, 10.0),
                 ]),
             ),
             (
@@ -1339,7 +1347,11 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert!(lines[2].contains("peak RSS") && lines[2].contains("**met**"));
+        assert!(
+            lines[2].contains("peak RSS") && lines[2].contains("(franz-go): **met**"),
+            "{}",
+            lines[2]
+        );
         assert!(lines[3].starts_with("produce, none"));
         assert!(
             lines[3].contains("**missed**, vltava/franz-go 0.818"),
