@@ -1,10 +1,11 @@
 //! Groups through broker faults, on a 3-node cluster of this binary's own
 //! (one cluster, started once, for every phase): the coordinator killed
 //! (-9) and stopped (SIGTERM), both while the groups are stable and while
-//! a rebalance is in progress; commits across a coordinator kill; a member
-//! the coordinator expired commits nothing for the partitions it lost; a
+//! a rebalance is in progress; commits across a coordinator kill; a member the
+//! coordinator expired commits nothing for the partitions it lost; a
 //! frozen coordinator does not end a membership; every node down for
-//! 10 s while members join.
+//! 10 s while members join. Every member commits as an application does
+//! all along, and no group's committed offsets ever go backwards.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use vltava_group::offsets::CommitOffset;
 use vltava_group::{GroupEvent, TopicPartition};
 use vltava_testkit::{ClusterConfig, OwnedCluster};
 
-use crate::{Running, all_partitions, classic_config, consumer_config, settle};
+use crate::{Running, TestGroup, Topic, classic_config, consumer_config, settle};
 
 const TOPIC: &str = "faults";
 const PARTITIONS: i32 = 12;
@@ -50,24 +51,59 @@ fn no_fatal(members: &[&Running]) {
     }
 }
 
+/// What the application of `member` has processed, moved on by `records`
+/// per partition (as if it processed that many more, once the log has
+/// them), with its background work stopped so that nothing else commits
+/// for it meanwhile: the offsets to commit by hand, each beyond anything
+/// the member committed. Clearing `stopped` starts it again.
+async fn processed_ahead(
+    member: &Running,
+    topic: &Topic,
+    records: i64,
+) -> BTreeMap<TopicPartition, CommitOffset> {
+    member.state.lock().unwrap().stopped = true;
+    let started = Instant::now();
+    loop {
+        {
+            let mut state = member.state.lock().unwrap();
+            let room = state
+                .positions
+                .iter()
+                .all(|(tp, p)| p.is_some_and(|p| p + records <= topic.end(tp.partition)));
+            if room && !state.positions.is_empty() {
+                for position in state.positions.values_mut().flatten() {
+                    *position += records;
+                }
+                return state.known(None);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no {records} records to process: {:?}",
+            member.state.lock().unwrap().positions
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vltava-group-faults");
     let cluster = block_in_place(|| OwnedCluster::start(ClusterConfig::new(dir).nodes(3)))
         .unwrap_or_else(|e| panic!("{e}"));
-    cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
+    let topic = Topic::create(&cluster, TOPIC, PARTITIONS).await;
     let bootstrap = cluster.bootstrap();
-    let all = all_partitions(TOPIC, PARTITIONS);
+    let all = topic.all();
     // A classic group and a KIP-848 group with the same coordinator.
     let classic_group = group_on("classic", 5);
     let consumer_group = group_on("kip848", 5);
     let classic_session = Duration::from_secs(20);
-    let classic = |_: usize| classic_config(&classic_group, "range", classic_session);
-    let mut a: Vec<Running> = (0..3)
-        .map(|i| Running::start(&bootstrap, classic(i), TOPIC))
-        .collect();
+    let classic = || classic_config(&classic_group, "range", classic_session);
+    let group_a = TestGroup::new(&bootstrap, &classic_group, &topic);
+    let group_b = TestGroup::new(&bootstrap, &consumer_group, &topic);
+    let mut a: Vec<Running> = (0..3).map(|_| group_a.member(classic())).collect();
     let mut b: Vec<Running> = (0..3)
-        .map(|_| Running::start(&bootstrap, consumer_config(&consumer_group), TOPIC))
+        .map(|_| group_b.member(consumer_config(&consumer_group)))
         .collect();
     settle(
         &a.iter().collect::<Vec<_>>(),
@@ -84,32 +120,18 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     )
     .await;
 
-    // Commits before the first fault, read back.
-    let first = commit_owned(&a, 10).await;
-    let mut high: BTreeMap<TopicPartition, i64> = read_committed(&a[0], &all).await;
-    for (tp, offset) in &first {
-        assert_eq!(high.get(tp), Some(offset), "{tp:?}");
-    }
-
     let mut report = Vec::new();
-    for (phase, (fault, rebalancing)) in [
+    for (fault, rebalancing) in [
         (Fault::Kill, false),
         (Fault::Stop, false),
         (Fault::Kill, true),
         (Fault::Stop, true),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ] {
         let coordinator = block_in_place(|| cluster.group_coordinator(&classic_group)).unwrap();
         let generations: Vec<i32> = a.iter().map(|m| m.member.generation()).collect();
         if rebalancing {
-            a.push(Running::start(&bootstrap, classic(a.len()), TOPIC));
-            b.push(Running::start(
-                &bootstrap,
-                consumer_config(&consumer_group),
-                TOPIC,
-            ));
+            a.push(group_a.member(classic()));
+            b.push(group_b.member(consumer_config(&consumer_group)));
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let at = Instant::now();
@@ -117,7 +139,11 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             None
         } else {
             // A commit in flight across the fault; it must complete.
-            let offsets = owned_offsets(&a[0], 20 + 10 * phase as i64);
+            let offsets = processed_ahead(&a[0], &topic, 10).await;
+            assert!(
+                !offsets.is_empty(),
+                "a[0] owns partitions with known positions"
+            );
             let member = a[0].member.clone();
             Some((
                 offsets.clone(),
@@ -182,17 +208,9 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
                 "{fault:?}: commit across the fault: {outcome:?}"
             );
             assert_eq!(outcome.committed.len(), offsets.len());
+            a[0].ledger.lock().unwrap().extend(outcome.committed);
+            a[0].state.lock().unwrap().stopped = false;
         }
-        // Committed offsets never go backwards, whatever the fault.
-        let now = read_committed(&a[0], &all).await;
-        for (tp, offset) in &high {
-            let seen = now.get(tp).copied();
-            assert!(
-                seen >= Some(*offset),
-                "{tp:?} went back from {offset} to {seen:?}"
-            );
-        }
-        high = now;
         let max_retry = a
             .iter()
             .chain(&b)
@@ -207,6 +225,11 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         ));
         block_in_place(|| cluster.start_node(coordinator)).unwrap();
     }
+    // Committed offsets never went backwards, whatever the fault.
+    report.push(group_a.finish(&a.iter().collect::<Vec<_>>()).await);
+    report.push(group_b.finish(&b.iter().collect::<Vec<_>>()).await);
+    drop(a);
+    drop(b);
 
     // A member the coordinator expired loses its partitions and commits
     // nothing for them. The member is frozen, not the coordinator (a
@@ -216,6 +239,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     // twice its session timeout, so its heartbeats stop while the
     // coordinator's clock runs.
     let lost_group = crate::unique("lost");
+    let group_lost = TestGroup::new(&bootstrap, &lost_group, &topic);
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let frozen_runtime = std::thread::spawn(move || {
@@ -228,15 +252,28 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     });
     let handle = handle_rx.recv().unwrap();
     let lonely = {
+        // The member and its application both run there, as one process.
         let _inside = handle.enter();
-        Running::start(
-            &bootstrap,
-            classic_config(&lost_group, "range", Duration::from_secs(3)),
-            TOPIC,
-        )
+        group_lost.member(classic_config(&lost_group, "range", Duration::from_secs(3)))
     };
     settle(&[&lonely], &all, Duration::from_secs(30), true).await;
-    let before = commit_owned(std::slice::from_ref(&lonely), 5).await;
+    // Let the application read its positions, then commit by hand what it
+    // processed (its own commits stop there).
+    let started = Instant::now();
+    while lonely.state.lock().unwrap().known(None).len() < all.len() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no positions");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before_offsets = processed_ahead(&lonely, &topic, 5).await;
+    let outcome = lonely.member.commit(before_offsets.clone()).await.unwrap();
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(outcome.committed.len(), all.len());
+    lonely
+        .ledger
+        .lock()
+        .unwrap()
+        .extend(outcome.committed.clone());
+    let before = outcome.committed;
     let frozen = Instant::now();
     handle.spawn(async { std::thread::sleep(Duration::from_secs(6)) });
     while !lonely
@@ -252,8 +289,8 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let offsets: BTreeMap<TopicPartition, CommitOffset> = before
-        .keys()
-        .map(|tp| (tp.clone(), CommitOffset::new(50)))
+        .iter()
+        .map(|(tp, offset)| (tp.clone(), CommitOffset::new(offset + 5)))
         .collect();
     // Until it has joined again the member owns nothing, so it commits
     // nothing; once it has (the rejoin can beat this commit), committing
@@ -270,9 +307,18 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             "a lost member (generation {lost_generation}) committed {outcome:?}"
         );
         settle(&[&lonely], &all, Duration::from_secs(30), true).await;
-        let after = read_committed(&lonely, &all).await;
-        assert_eq!(after, before, "the lost partitions' offsets moved");
+        let after = group_lost
+            .observer
+            .committed(&all.iter().cloned().collect::<Vec<_>>())
+            .await;
+        assert_eq!(after, Ok(before), "the lost partitions' offsets moved");
+    } else {
+        lonely.ledger.lock().unwrap().extend(outcome.committed);
     }
+    report.push(format!(
+        "lost member rejoined before its commit: {rejoined}"
+    ));
+    report.push(group_lost.finish(&[]).await);
     drop(lonely);
     let _ = stop_tx.send(());
     frozen_runtime.join().unwrap();
@@ -281,11 +327,8 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     // is rediscovered elsewhere; the membership is not given up on the
     // member's own clock.
     let kept_group = crate::unique("kept");
-    let patient = Running::start(
-        &bootstrap,
-        classic_config(&kept_group, "range", Duration::from_secs(3)),
-        TOPIC,
-    );
+    let group_kept = TestGroup::new(&bootstrap, &kept_group, &topic);
+    let patient = group_kept.member(classic_config(&kept_group, "range", Duration::from_secs(3)));
     settle(&[&patient], &all, Duration::from_secs(30), true).await;
     let generation = patient.member.generation();
     let coordinator = block_in_place(|| cluster.group_coordinator(&kept_group)).unwrap();
@@ -303,25 +346,20 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     assert_eq!(patient.member.generation(), generation);
     block_in_place(|| cluster.resume(coordinator)).unwrap();
     settle(&[&patient], &all, Duration::from_secs(60), true).await;
+    report.push(group_kept.finish(&[&patient]).await);
     drop(patient);
 
     // Every node down for 10 s while members join: session errors
     // ("connection refused"), never fatal, then they join by themselves.
-    drop(a);
-    drop(b);
     let c_group = crate::unique("outage-classic");
     let k_group = crate::unique("outage-kip848");
+    let group_c = TestGroup::new(&bootstrap, &c_group, &topic);
+    let group_k = TestGroup::new(&bootstrap, &k_group, &topic);
     let c: Vec<Running> = (0..2)
-        .map(|_| {
-            Running::start(
-                &bootstrap,
-                classic_config(&c_group, "range", Duration::from_secs(6)),
-                TOPIC,
-            )
-        })
+        .map(|_| group_c.member(classic_config(&c_group, "range", Duration::from_secs(6))))
         .collect();
     let k: Vec<Running> = (0..2)
-        .map(|_| Running::start(&bootstrap, consumer_config(&k_group), TOPIC))
+        .map(|_| group_k.member(consumer_config(&k_group)))
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let nodes = cluster.node_ids();
@@ -377,6 +415,8 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         waits.iter().max(),
         up.elapsed()
     ));
+    report.push(group_c.finish(&c.iter().collect::<Vec<_>>()).await);
+    report.push(group_k.finish(&k.iter().collect::<Vec<_>>()).await);
     for line in &report {
         eprintln!("{line}");
     }
@@ -404,46 +444,4 @@ async fn new_coordinator(members: &[&Running], since: Instant, old: u32) -> Dura
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Offsets `offset` for every partition `member` owns.
-fn owned_offsets(member: &Running, offset: i64) -> BTreeMap<TopicPartition, CommitOffset> {
-    member
-        .member
-        .assignment()
-        .into_iter()
-        .map(|tp| (tp, CommitOffset::new(offset)))
-        .collect()
-}
-
-/// Every member commits `offset` for what it owns; returns what was committed.
-async fn commit_owned(members: &[Running], offset: i64) -> BTreeMap<TopicPartition, i64> {
-    let mut committed = BTreeMap::new();
-    for m in members {
-        let offsets = owned_offsets(m, offset);
-        let outcome = m
-            .member
-            .commit(offsets.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(outcome.is_ok(), "{outcome:?}");
-        assert_eq!(outcome.committed.len(), offsets.len());
-        committed.extend(outcome.committed);
-    }
-    committed
-}
-
-async fn read_committed(
-    member: &Running,
-    all: &std::collections::BTreeSet<TopicPartition>,
-) -> BTreeMap<TopicPartition, i64> {
-    let partitions: Vec<TopicPartition> = all.iter().cloned().collect();
-    member
-        .member
-        .committed(&partitions)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .filter_map(|(tp, o)| Some((tp, o?.offset)))
-        .collect()
 }

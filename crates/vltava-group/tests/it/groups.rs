@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use vltava_group::{GroupConfig, GroupEvent, GroupProtocol};
 
 use crate::{
-    Running, all_partitions, classic_config, consumer_config, settle, shared_cluster, unique,
+    Running, TestGroup, Topic, classic_config, consumer_config, settle, shared_cluster, unique,
 };
 
 const PARTITIONS: i32 = 12;
@@ -16,15 +16,15 @@ const MEMBERS: usize = 5;
 
 async fn join_and_leave(prefix: &str, config: impl Fn(&str) -> GroupConfig) {
     let cluster = shared_cluster();
-    let topic = unique(prefix);
-    let group = unique(&format!("{prefix}-group"));
-    cluster.create_topic(&topic, PARTITIONS, 3).unwrap();
-    let all = all_partitions(&topic, PARTITIONS);
+    let topic = Topic::create(&cluster, &unique(prefix), PARTITIONS).await;
+    let group_id = unique(&format!("{prefix}-group"));
+    let group = TestGroup::new(&cluster.bootstrap(), &group_id, &topic);
+    let all = topic.all();
     let limit = Duration::from_secs(40);
     let mut members: Vec<Running> = Vec::new();
     let mut settles = Vec::new();
     for _ in 0..MEMBERS {
-        members.push(Running::start(&cluster.bootstrap(), config(&group), &topic));
+        members.push(group.member(config(&group_id)));
         let refs: Vec<&Running> = members.iter().collect();
         settles.push(settle(&refs, &all, limit, true).await);
     }
@@ -65,6 +65,7 @@ async fn join_and_leave(prefix: &str, config: impl Fn(&str) -> GroupConfig) {
     last.leave().await;
     let last_event = log.lock().unwrap().last().map(|(_, e)| e.clone());
     assert_eq!(last_event, Some(GroupEvent::Left));
+    eprintln!("{prefix}: {}", group.finish(&[]).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,24 +92,16 @@ async fn consumer_protocol_group_of_one_to_five_members_keeps_one_owner_per_part
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_reports_joined_assigned_revoked_and_left_in_order() {
     let cluster = shared_cluster();
-    let topic = unique("order");
-    let group = unique("order-group");
-    cluster.create_topic(&topic, 4, 3).unwrap();
-    let member = Running::start(
-        &cluster.bootstrap(),
-        classic_config(&group, "range", Duration::from_secs(6)),
-        &topic,
-    );
-    settle(
-        &[&member],
-        &all_partitions(&topic, 4),
-        Duration::from_secs(30),
-        true,
-    )
-    .await;
+    let topic = Topic::create(&cluster, &unique("order"), 4).await;
+    let group_id = unique("order-group");
+    let group = TestGroup::new(&cluster.bootstrap(), &group_id, &topic);
+    let member = group.member(classic_config(&group_id, "range", Duration::from_secs(6)));
+    settle(&[&member], &topic.all(), Duration::from_secs(30), true).await;
     assert_eq!(member.member.protocol(), GroupProtocol::Classic);
     let identity = member.member.identity();
     assert!(!identity.member_id.is_empty() && identity.generation > 0);
+    // Long enough for a few background commits before the closing one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let log = member.log.clone();
     member.leave().await;
     let events: Vec<GroupEvent> = log.lock().unwrap().iter().map(|(_, e)| e.clone()).collect();
@@ -142,4 +135,5 @@ async fn a_member_reports_joined_assigned_revoked_and_left_in_order() {
         ["joined", "assigned", "revoked", "left"],
         "{events:?}"
     );
+    eprintln!("{}", group.finish(&[]).await);
 }

@@ -1,7 +1,8 @@
 //! Mixed groups: two of our members and one Java client member (Kafka's
 //! own console consumer, kafka-clients from Maven Central) in one classic
 //! group on the same assignor settle to a valid assignment: every
-//! partition owned exactly once across the three, as the broker reports it.
+//! partition owned exactly once across the three, as the coordinator
+//! reports it (DescribeGroups).
 
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use vltava_group::TopicPartition;
 use vltava_testkit::Cluster;
 
-use crate::{Running, all_partitions, classic_config, shared_cluster, unique};
+use crate::{TestGroup, Topic, classic_config, shared_cluster, unique, valid_assignment};
 
 /// Kafka's console consumer in `group`, with `strategy` (a Java assignor
 /// class), killed when dropped.
@@ -27,7 +28,7 @@ impl JavaMember {
             .distribution()
             .tool_command("org.apache.kafka.tools.consumer.ConsoleConsumer")
             .args(["--bootstrap-server", &cluster.bootstrap(), "--topic", topic])
-            .args(["--group", group, "--timeout-ms", "90000"])
+            .args(["--group", group])
             .args(["--consumer-property", "group.protocol=classic"])
             .args([
                 "--consumer-property",
@@ -53,129 +54,55 @@ impl Drop for JavaMember {
     }
 }
 
-/// The partitions of `topic` each member of `group` owns, as Kafka's own
-/// ConsumerGroupCommand describes them: (client id, partitions).
-fn described(cluster: &Cluster, group: &str, topic: &str) -> Vec<(String, BTreeSet<i32>)> {
-    let Ok(out) = cluster.distribution().run_tool(
-        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        &[
-            "--bootstrap-server",
-            &cluster.bootstrap(),
-            "--describe",
-            "--group",
-            group,
-            "--members",
-            "--verbose",
-        ],
-    ) else {
-        return Vec::new();
-    };
-    let mut members = Vec::new();
-    for line in out.lines() {
-        let columns: Vec<&str> = line.split_whitespace().collect();
-        // GROUP CONSUMER-ID HOST CLIENT-ID #PARTITIONS ... ASSIGNMENT ...
-        if columns.len() < 5 || columns[0] != group {
-            continue;
-        }
-        let client = columns[3].to_owned();
-        let mut owned = BTreeSet::new();
-        // Kafka 3.x writes `topic(0,1)`, Kafka 4 `topic:0,1` (the current
-        // assignment first, then the target one; the first match counts).
-        for cell in &columns[5..] {
-            let list = cell
-                .strip_prefix(&format!("{topic}("))
-                .and_then(|c| c.strip_suffix(')'))
-                .or_else(|| cell.strip_prefix(&format!("{topic}:")));
-            if let Some(list) = list {
-                owned.extend(list.split(',').filter_map(|p| p.trim().parse::<i32>().ok()));
-                break;
-            }
-        }
-        members.push((client, owned));
-    }
-    members
-}
-
 async fn mixed_group_settles(ours: &str, java: &str) {
     let cluster = shared_cluster();
-    let topic = unique("interop");
-    cluster.create_topic(&topic, 6, 3).unwrap();
+    let created = Topic::create(&cluster, &unique("interop"), 6).await;
+    let topic = created.name.clone();
     let group = unique("interop-g");
-    let a = Running::start(
-        &cluster.bootstrap(),
-        classic_config(&group, ours, Duration::from_secs(10)),
-        &topic,
-    );
-    let b = Running::start(
-        &cluster.bootstrap(),
-        classic_config(&group, ours, Duration::from_secs(10)),
-        &topic,
-    );
+    let test_group = TestGroup::new(&cluster.bootstrap(), &group, &created);
+    let a = test_group.member(classic_config(&group, ours, Duration::from_secs(10)));
+    let b = test_group.member(classic_config(&group, ours, Duration::from_secs(10)));
     let _java = JavaMember::start(&cluster, &topic, &group, java);
-    let all: BTreeSet<i32> = all_partitions(&topic, 6)
-        .iter()
-        .map(|tp| tp.partition)
-        .collect();
+    let all = created.all();
     let started = Instant::now();
+    let mut last = String::new();
     loop {
         assert!(
             started.elapsed() < Duration::from_secs(90),
-            "the mixed group did not settle: ours {:?} {:?}, broker says {:?}\n{}",
+            "the mixed group did not settle: ours {:?} {:?}, the coordinator says {last}",
             a.member.assignment(),
             b.member.assignment(),
-            described(&cluster, &group, &topic),
-            cluster
-                .distribution()
-                .run_tool(
-                    "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-                    &[
-                        "--bootstrap-server",
-                        &cluster.bootstrap(),
-                        "--describe",
-                        "--group",
-                        &group,
-                        "--members",
-                        "--verbose"
-                    ],
-                )
-                .unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let members = tokio::task::block_in_place(|| described(&cluster, &group, &topic));
-        if members.len() != 3 || !members.iter().any(|(c, _)| c == "java-member") {
+        let members = match test_group.observer.describe().await {
+            Ok((_, members)) => members,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        last = format!("{members:?}");
+        if members.len() != 3 || !members.iter().any(|m| m.client_id == "java-member") {
             continue;
         }
-        let mut union = BTreeSet::new();
-        let mut total = 0;
-        for (_, owned) in &members {
-            total += owned.len();
-            union.extend(owned.iter().copied());
-        }
-        // What our members hold must be what the broker says they hold.
-        let ours_now: BTreeSet<i32> = a
-            .member
-            .assignment()
+        // What our members hold must be what the coordinator says they hold.
+        let ours_agree = [&a, &b].iter().all(|m| {
+            let mine: BTreeSet<TopicPartition> = m.member.assignment().into_iter().collect();
+            members
+                .iter()
+                .any(|d| d.member_id == m.member.member_id() && d.partitions == mine)
+        });
+        let java_owns = members
             .iter()
-            .chain(b.member.assignment().iter())
-            .map(|tp: &TopicPartition| tp.partition)
-            .collect();
-        let java_owned: BTreeSet<i32> = members
-            .iter()
-            .filter(|(c, _)| c == "java-member")
-            .flat_map(|(_, o)| o.iter().copied())
-            .collect();
-        if union == all
-            && total == all.len()
-            && !java_owned.is_empty()
-            && ours_now.len() + java_owned.len() == all.len()
-            && ours_now.is_disjoint(&java_owned)
-        {
+            .any(|m| m.client_id == "java-member" && !m.partitions.is_empty());
+        if ours_agree && java_owns && valid_assignment(&members, &all).is_ok() {
             break;
         }
     }
     for m in [&a, &b] {
         assert!(m.member.error().is_none(), "{:?}", m.member.error());
     }
+    eprintln!("{}", test_group.finish(&[]).await);
     a.leave().await;
     b.leave().await;
 }
