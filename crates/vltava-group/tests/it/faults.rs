@@ -1,7 +1,9 @@
 //! Groups through broker faults, on a 3-node cluster of this binary's own
 //! (one cluster, started once, for every phase): the coordinator killed
 //! (-9) and stopped (SIGTERM), both while the groups are stable and while
-//! a rebalance is in progress; commits across a coordinator kill; a member the
+//! a rebalance is in progress (held open by members that do not yet
+//! acknowledge their revocations, and seen as such by the coordinator
+//! before the fault); commits across a coordinator kill; a member the
 //! coordinator expired commits nothing for the partitions it lost; a
 //! frozen coordinator does not end a membership; every node down for
 //! 10 s while members join. Every member commits as an application does
@@ -129,10 +131,19 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     ] {
         let coordinator = block_in_place(|| cluster.group_coordinator(&classic_group)).unwrap();
         let generations: Vec<i32> = a.iter().map(|m| m.member.generation()).collect();
+        let mut under_way = String::new();
         if rebalancing {
+            // The members there now acknowledge no revocation until the
+            // fault has hit: a newcomer starts a rebalance that cannot
+            // complete before then (the eager classic members revoke
+            // everything and do not rejoin; the KIP-848 members that give
+            // up partitions to the newcomer do not reconcile).
+            for m in a.iter().chain(&b) {
+                m.hold_revocations();
+            }
             a.push(group_a.member(classic()));
             b.push(group_b.member(consumer_config(&consumer_group)));
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            under_way = rebalance_under_way(&group_a, &a, &group_b, &b).await;
         }
         let at = Instant::now();
         let commit = if rebalancing {
@@ -155,6 +166,9 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             Fault::Stop => cluster.stop(coordinator),
         })
         .unwrap();
+        for m in a.iter().chain(&b) {
+            m.release_revocations();
+        }
         let found = new_coordinator(&a.iter().chain(&b).collect::<Vec<_>>(), at, coordinator).await;
         let ra = settle(
             &a.iter().collect::<Vec<_>>(),
@@ -221,7 +235,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             })
             .max();
         report.push(format!(
-            "{fault:?} rebalancing={rebalancing}: every member on a new coordinator after {found:?}, settled after {recovered:?} (classic {ra:?}, kip-848 {rb:?} of that), longest SessionError wait {max_retry:?}"
+            "{fault:?} rebalancing={rebalancing}{under_way}: every member on a new coordinator after {found:?}, settled after {recovered:?} (classic {ra:?}, kip-848 {rb:?} of that), longest SessionError wait {max_retry:?}"
         ));
         block_in_place(|| cluster.start_node(coordinator)).unwrap();
     }
@@ -419,6 +433,47 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     report.push(group_k.finish(&k.iter().collect::<Vec<_>>()).await);
     for line in &report {
         eprintln!("{line}");
+    }
+}
+
+/// Waits until the rebalance that the newcomers (the last of `a` and of
+/// `b`) started is seen under way, held open by the members before them:
+/// in the classic group every earlier member holds its revocation and the
+/// coordinator describes the group as `PreparingRebalance`; in the KIP-848
+/// group at least one earlier member holds a revocation and the
+/// coordinator describes it as `Reconciling` (or `Assigning`). Returns
+/// what was seen, for the report.
+async fn rebalance_under_way(
+    group_a: &TestGroup,
+    a: &[Running],
+    group_b: &TestGroup,
+    b: &[Running],
+) -> String {
+    let started = Instant::now();
+    let (earlier_a, earlier_b) = (&a[..a.len() - 1], &b[..b.len() - 1]);
+    loop {
+        let classic_held = earlier_a.iter().all(Running::holding);
+        let consumer_held = earlier_b.iter().any(Running::holding);
+        let classic_state = group_a.observer.describe().await.map(|(state, _)| state);
+        let consumer_state = group_b.observer.consumer_group_state().await;
+        let classic_ok = classic_held && classic_state.as_deref() == Ok("PreparingRebalance");
+        let consumer_ok = consumer_held
+            && consumer_state.as_deref().is_ok_and(|s| {
+                s.eq_ignore_ascii_case("reconciling") || s.eq_ignore_ascii_case("assigning")
+            });
+        if classic_ok && consumer_ok {
+            return format!(
+                " (under way after {:?}: classic {classic_state:?}, kip-848 {consumer_state:?})",
+                started.elapsed()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no rebalance under way to break: classic members holding {:?}, coordinator says {classic_state:?}; kip-848 members holding {:?}, coordinator says {consumer_state:?}",
+            earlier_a.iter().map(Running::holding).collect::<Vec<_>>(),
+            earlier_b.iter().map(Running::holding).collect::<Vec<_>>(),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

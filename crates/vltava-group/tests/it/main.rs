@@ -36,10 +36,11 @@ mod interop;
 mod protocol;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vltava_group::classic::GroupRequest;
 use vltava_group::offsets::CommitOffset;
@@ -56,7 +57,8 @@ use vltava_wire::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use vltava_wire::messages::{
-    DescribeGroupsRequest, FindCoordinatorRequest, FindCoordinatorResponse, OffsetFetchRequest,
+    ConsumerGroupDescribeRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    FindCoordinatorResponse, OffsetFetchRequest,
 };
 use vltava_wire::{ApiKey, ErrorCode};
 
@@ -240,6 +242,8 @@ struct Running {
     log: Arc<Mutex<Vec<(Instant, GroupEvent)>>>,
     state: Arc<Mutex<AppState>>,
     ledger: Ledger,
+    hold: watch::Sender<bool>,
+    holding: Arc<AtomicBool>,
     pump: JoinHandle<()>,
 }
 
@@ -263,6 +267,23 @@ impl Running {
             .collect()
     }
 
+    /// From now on, the application does not acknowledge a revocation
+    /// (after committing) until [`Running::release_revocations`]: the
+    /// member cannot rejoin, so a rebalance that revokes its partitions
+    /// stays under way.
+    fn hold_revocations(&self) {
+        self.hold.send_replace(true);
+    }
+
+    fn release_revocations(&self) {
+        self.hold.send_replace(false);
+    }
+
+    /// Whether the application is holding a revocation now.
+    fn holding(&self) -> bool {
+        self.holding.load(Ordering::Acquire)
+    }
+
     /// Leaves as an application closing does: stops processing, commits
     /// its positions, then leaves the group.
     async fn leave(mut self) {
@@ -279,6 +300,7 @@ impl Running {
                     .unwrap_or_else(|e| panic!("the closing commit: {e}"));
             self.ledger.lock().unwrap().extend(outcome.committed);
         }
+        self.release_revocations();
         tokio::time::timeout(Duration::from_secs(10), self.member.leave())
             .await
             .expect("leave() is bounded by its own timeout")
@@ -305,6 +327,8 @@ struct App {
     log: Arc<Mutex<Vec<(Instant, GroupEvent)>>>,
     state: Arc<Mutex<AppState>>,
     ledger: Ledger,
+    hold: watch::Receiver<bool>,
+    holding: Arc<AtomicBool>,
     topic: Topic,
     seed: u64,
 }
@@ -330,6 +354,8 @@ async fn application(app: App) {
         log,
         state,
         ledger,
+        mut hold,
+        holding,
         topic,
         seed,
     } = app;
@@ -371,6 +397,11 @@ async fn application(app: App) {
                             }
                         }
                         forget(&state, &mut reading, &partitions);
+                        if *hold.borrow() {
+                            holding.store(true, Ordering::Release);
+                            let _ = hold.wait_for(|held| !*held).await;
+                            holding.store(false, Ordering::Release);
+                        }
                     }
                     GroupEvent::Lost(partitions) => forget(&state, &mut reading, &partitions),
                     _ => {}
@@ -544,6 +575,8 @@ impl TestGroup {
         );
         let log = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(Mutex::new(AppState::default()));
+        let (hold, hold_rx) = watch::channel(false);
+        let holding = Arc::new(AtomicBool::new(false));
         let seed = std::hash::BuildHasher::hash_one(
             &std::collections::hash_map::RandomState::new(),
             Instant::now(),
@@ -553,6 +586,8 @@ impl TestGroup {
             log: log.clone(),
             state: state.clone(),
             ledger: self.ledger.clone(),
+            hold: hold_rx,
+            holding: holding.clone(),
             topic: self.topic.clone(),
             seed,
         }));
@@ -561,6 +596,8 @@ impl TestGroup {
             log,
             state,
             ledger: self.ledger.clone(),
+            hold,
+            holding,
             pump,
         }
     }
@@ -643,8 +680,8 @@ impl TestGroup {
 
 /// A client of its own, outside the group, that reads what the coordinator
 /// says about the group: committed offsets (OffsetFetch), the classic
-/// group's state and members (DescribeGroups). Finds the coordinator again
-/// when it moves.
+/// group's state and members (DescribeGroups), a KIP-848 group's state
+/// (ConsumerGroupDescribe). Finds the coordinator again when it moves.
 struct Observer {
     bootstrap: Vec<String>,
     group: String,
@@ -872,6 +909,36 @@ impl Observer {
             })
             .collect();
         Ok((group.group_state, members))
+    }
+
+    /// A KIP-848 group's state (`Assigning`, `Reconciling`, `Stable`...).
+    async fn consumer_group_state(&self) -> Result<String, String> {
+        let coordinator = self.coordinator().await?;
+        let connection = self
+            .pool
+            .connection(&coordinator, Purpose::Group)
+            .await
+            .map_err(|e| self.failed(e.to_string()))?;
+        let version = connection
+            .version_for(ApiKey::ConsumerGroupDescribe)
+            .map_err(|e| e.to_string())?;
+        let request = ConsumerGroupDescribeRequest {
+            group_ids: vec![self.group.clone()],
+            ..Default::default()
+        };
+        let r = connection
+            .send_at(version, request)
+            .await
+            .map_err(|e| self.failed(e.to_string()))?;
+        let group = r
+            .groups
+            .into_iter()
+            .next()
+            .ok_or("no group in the answer")?;
+        if group.error_code != 0 {
+            return Err(self.code_failed("ConsumerGroupDescribe", group.error_code));
+        }
+        Ok(group.group_state)
     }
 }
 
