@@ -1,7 +1,8 @@
 //! Groups of 1 to 5 members over 12 partitions on the shared cluster:
 //! members join one by one, then leave one by one; after each settle every
 //! partition has exactly one owner, and at no moment do two members own
-//! the same partition.
+//! the same partition. Members that list different assignors end up on the
+//! one they have in common.
 
 use std::time::{Duration, Instant};
 
@@ -136,4 +137,81 @@ async fn a_member_reports_joined_assigned_revoked_and_left_in_order() {
         "{events:?}"
     );
     eprintln!("{}", group.finish(&[]).await);
+}
+
+/// The generation and assignor of each `Joined` event of `member`, in order.
+fn joins(member: &Running) -> Vec<(i32, String)> {
+    member
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            GroupEvent::Joined {
+                identity, assignor, ..
+            } => Some((identity.generation, assignor)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_listing_different_assignors_all_use_the_one_they_share() {
+    let cluster = shared_cluster();
+    let topic = Topic::create(&cluster, &unique("assignors"), 12).await;
+    let group_id = unique("assignors-group");
+    let group = TestGroup::new(&cluster.bootstrap(), &group_id, &topic);
+    // Each list is in the member's order of preference; `range` is the only
+    // assignor all three list, and nobody's first choice.
+    let lists: [&[&str]; 3] = [
+        &["sticky", "range"],
+        &["roundrobin", "range", "sticky"],
+        &["cooperative-sticky", "range"],
+    ];
+    let config = |assignors: &[&str]| {
+        let mut config = classic_config(&group_id, "range", Duration::from_secs(6));
+        config.assignors = assignors.iter().map(|a| (*a).to_owned()).collect();
+        config
+    };
+    let mut members: Vec<Running> = Vec::new();
+    for list in lists {
+        members.push(group.member(config(list)));
+        let refs: Vec<&Running> = members.iter().collect();
+        settle(&refs, &topic.all(), Duration::from_secs(40), true).await;
+    }
+    // The first member alone picked its own first choice; from the third
+    // on, the group can only agree on what every member lists.
+    let first = joins(&members[0]);
+    assert_eq!(
+        first.first().map(|(_, a)| a.as_str()),
+        Some("sticky"),
+        "{first:?}"
+    );
+    let (third_joined, _) = joins(&members[2])[0].clone();
+    for (member, list) in members.iter().zip(lists) {
+        let all = joins(member);
+        let since: Vec<&(i32, String)> = all.iter().filter(|(g, _)| *g >= third_joined).collect();
+        assert!(
+            !since.is_empty() && since.iter().all(|(_, a)| a == "range"),
+            "member listing {list:?}: from generation {third_joined} on it joined with {since:?} (all its joins: {all:?})"
+        );
+    }
+    // Range over 12 partitions and 3 members: 4 contiguous partitions each.
+    for member in &members {
+        let partitions: Vec<i32> = member
+            .member
+            .assignment()
+            .iter()
+            .map(|tp| tp.partition)
+            .collect();
+        assert_eq!(partitions.len(), 4, "{partitions:?}");
+        assert_eq!(
+            partitions[3] - partitions[0],
+            3,
+            "range gives a block: {partitions:?}"
+        );
+    }
+    let report = group.finish(&members.iter().collect::<Vec<_>>()).await;
+    eprintln!("{report}");
+    for member in members {
+        member.leave().await;
+    }
 }
