@@ -34,6 +34,7 @@ mod faults;
 mod groups;
 mod interop;
 mod protocol;
+mod sticky;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
