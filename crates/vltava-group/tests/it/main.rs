@@ -34,6 +34,7 @@ mod faults;
 mod groups;
 mod interop;
 mod protocol;
+mod static_membership;
 mod sticky;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -695,6 +696,7 @@ struct Observer {
 struct Described {
     member_id: String,
     client_id: String,
+    group_instance_id: Option<String>,
     partitions: BTreeSet<TopicPartition>,
 }
 
@@ -905,6 +907,7 @@ impl Observer {
                 Described {
                     member_id: m.member_id,
                     client_id: m.client_id,
+                    group_instance_id: m.group_instance_id,
                     partitions,
                 }
             })
