@@ -222,7 +222,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
                 "{fault:?}: commit across the fault: {outcome:?}"
             );
             assert_eq!(outcome.committed.len(), offsets.len());
-            a[0].ledger.lock().unwrap().extend(outcome.committed);
+            a[0].ledger.record(&a[0].member, outcome.committed);
             a[0].state.lock().unwrap().stopped = false;
         }
         let max_retry = a
@@ -284,9 +284,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     assert_eq!(outcome.committed.len(), all.len());
     lonely
         .ledger
-        .lock()
-        .unwrap()
-        .extend(outcome.committed.clone());
+        .record(&lonely.member, outcome.committed.clone());
     let before = outcome.committed;
     let frozen = Instant::now();
     handle.spawn(async { std::thread::sleep(Duration::from_secs(6)) });
@@ -324,10 +322,11 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         let after = group_lost
             .observer
             .committed(&all.iter().cloned().collect::<Vec<_>>())
-            .await;
+            .await
+            .map(|(_, read)| read);
         assert_eq!(after, Ok(before), "the lost partitions' offsets moved");
     } else {
-        lonely.ledger.lock().unwrap().extend(outcome.committed);
+        lonely.ledger.record(&lonely.member, outcome.committed);
     }
     report.push(format!(
         "lost member rejoined before its commit: {rejoined}"

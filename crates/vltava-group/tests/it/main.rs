@@ -233,9 +233,74 @@ impl AppState {
     }
 }
 
-/// Commits the members were told succeeded: (partition, offset), in the
-/// order their answers came.
-type Ledger = Arc<Mutex<Vec<(TopicPartition, i64)>>>;
+/// What the members' applications did with each partition, in order:
+/// commits they were told succeeded (what the checks use), and, for the
+/// post-mortem of a failed check, assignments, revocations, losses and the
+/// committed offsets they read.
+#[derive(Debug, Clone, Default)]
+struct Ledger(Arc<Mutex<Vec<Entry>>>);
+
+#[derive(Debug, Clone)]
+struct Entry {
+    at: Instant,
+    member: String,
+    tp: TopicPartition,
+    step: Step,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Assigned,
+    Revoked,
+    Lost,
+    /// Its committed offset was read: the position starts there.
+    Read(i64),
+    Committed(i64),
+}
+
+impl Ledger {
+    fn note<I>(&self, member: &GroupMember, entries: I)
+    where
+        I: IntoIterator<Item = (TopicPartition, Step)>,
+    {
+        let (at, who) = (Instant::now(), member.member_id());
+        self.0
+            .lock()
+            .unwrap()
+            .extend(entries.into_iter().map(|(tp, step)| Entry {
+                at,
+                member: who.clone(),
+                tp,
+                step,
+            }));
+    }
+
+    fn record(&self, member: &GroupMember, committed: BTreeMap<TopicPartition, i64>) {
+        self.note(
+            member,
+            committed
+                .into_iter()
+                .map(|(tp, offset)| (tp, Step::Committed(offset))),
+        );
+    }
+
+    /// The commits: (partition, offset, member).
+    fn commits(&self) -> Vec<(TopicPartition, i64, String)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e.step {
+                Step::Committed(offset) => Some((e.tp.clone(), offset, e.member.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.0.lock().unwrap().clone()
+    }
+}
 
 /// One member, with a task that plays the application (see
 /// [`application`]) and logs every event with the time.
@@ -300,7 +365,7 @@ impl Running {
                     .await
                     .expect("the commit is bounded by offsets_timeout")
                     .unwrap_or_else(|e| panic!("the closing commit: {e}"));
-            self.ledger.lock().unwrap().extend(outcome.committed);
+            self.ledger.record(&self.member, outcome.committed);
         }
         self.release_revocations();
         tokio::time::timeout(Duration::from_secs(10), self.member.leave())
@@ -379,6 +444,15 @@ async fn application(app: App) {
             event = member.next_event() => {
                 let Some(event) = event else { break };
                 log.lock().unwrap().push((Instant::now(), event.clone()));
+                let step = match &event {
+                    GroupEvent::Assigned(p) => Some((p, Step::Assigned)),
+                    GroupEvent::Revoked(p) => Some((p, Step::Revoked)),
+                    GroupEvent::Lost(p) => Some((p, Step::Lost)),
+                    _ => None,
+                };
+                if let Some((partitions, step)) = step {
+                    ledger.note(&member, partitions.iter().map(|tp| (tp.clone(), step)));
+                }
                 match event {
                     GroupEvent::Assigned(partitions) => {
                         let mut state = state.lock().unwrap();
@@ -395,7 +469,7 @@ async fn application(app: App) {
                             )
                             .await;
                             if let Ok(Ok(outcome)) = done {
-                                ledger.lock().unwrap().extend(outcome.committed);
+                                ledger.record(&member, outcome.committed);
                             }
                         }
                         forget(&state, &mut reading, &partitions);
@@ -413,7 +487,7 @@ async fn application(app: App) {
                 ticks += 1;
                 if let Some(outcome) = commit.as_mut().and_then(PendingCommit::outcome) {
                     if let Ok(outcome) = outcome {
-                        ledger.lock().unwrap().extend(outcome.committed);
+                        ledger.record(&member, outcome.committed);
                     }
                     commit = None;
                 }
@@ -422,13 +496,17 @@ async fn application(app: App) {
                 {
                     if let Ok(committed) = outcome {
                         let mut state = state.lock().unwrap();
+                        let mut read_now = Vec::new();
                         for tp in partitions.iter() {
                             if let (Some(position @ None), Some(read)) =
                                 (state.positions.get_mut(tp), committed.get(tp))
                             {
-                                *position = Some(read.as_ref().map_or(0, |c| c.offset));
+                                let offset = read.as_ref().map_or(0, |c| c.offset);
+                                *position = Some(offset);
+                                read_now.push((tp.clone(), Step::Read(offset)));
                             }
                         }
+                        ledger.note(&member, read_now);
                     }
                     reading = None;
                 }
@@ -501,26 +579,54 @@ struct TestGroup {
 }
 
 /// What the watcher saw of the committed offsets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct History {
-    /// Per partition, the highest committed offset seen so far.
-    high: BTreeMap<TopicPartition, i64>,
+    started: Instant,
+    /// Per partition, the highest committed offset seen so far, and the
+    /// coordinator that answered it.
+    high: BTreeMap<TopicPartition, (i64, String)>,
     /// Reads that answered.
     samples: usize,
-    /// Every time a partition's committed offset was lower than before:
-    /// (partition, before, now, when since the start).
-    backwards: Vec<(TopicPartition, i64, i64, Duration)>,
+    /// Every time a partition's committed offset read lower than before.
+    backwards: Vec<Backwards>,
+}
+
+/// A committed offset that read lower than before.
+#[derive(Debug)]
+struct Backwards {
+    tp: TopicPartition,
+    before: (i64, String),
+    now: (i64, String),
+    /// When it was read, since the test group started.
+    at: Duration,
 }
 
 impl History {
-    fn record(&mut self, read: &BTreeMap<TopicPartition, i64>, at: Duration) {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            high: BTreeMap::new(),
+            samples: 0,
+            backwards: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, from: &str, read: &BTreeMap<TopicPartition, i64>) {
         self.samples += 1;
         for (tp, offset) in read {
-            let high = self.high.entry(tp.clone()).or_insert(*offset);
-            if *offset < *high {
-                self.backwards.push((tp.clone(), *high, *offset, at));
+            let now = (*offset, from.to_owned());
+            match self.high.get(tp) {
+                Some(before) if before.0 > *offset => self.backwards.push(Backwards {
+                    tp: tp.clone(),
+                    before: before.clone(),
+                    now,
+                    at: self.started.elapsed(),
+                }),
+                Some(before) if before.0 == *offset => {}
+                _ => {
+                    self.high.insert(tp.clone(), now);
+                }
             }
-            *high = (*high).max(*offset);
         }
     }
 }
@@ -535,16 +641,15 @@ impl TestGroup {
     /// The group `group` over `topic`; starts watching its commits.
     fn new(bootstrap: &str, group: &str, topic: &Topic) -> Self {
         let observer = Arc::new(Observer::new(bootstrap, group));
-        let history = Arc::new(Mutex::new(History::default()));
+        let history = Arc::new(Mutex::new(History::new()));
         let sampler = {
             let observer = observer.clone();
             let history = history.clone();
             let partitions: Vec<TopicPartition> = topic.all().into_iter().collect();
             tokio::spawn(async move {
-                let started = Instant::now();
                 loop {
-                    if let Ok(read) = observer.committed(&partitions).await {
-                        history.lock().unwrap().record(&read, started.elapsed());
+                    if let Ok((from, read)) = observer.committed(&partitions).await {
+                        history.lock().unwrap().record(&from, &read);
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -619,13 +724,12 @@ impl TestGroup {
         }
         // Members still running may not have committed yet.
         let started = Instant::now();
-        while self.ledger.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(30)
-        {
+        while self.ledger.commits().is_empty() && started.elapsed() < Duration::from_secs(30) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Every commit acknowledged before this copy was applied before the
         // read that follows; members still running go on committing.
-        let ledger = self.ledger.lock().unwrap().clone();
+        let ledger = self.ledger.commits();
         assert!(
             !ledger.is_empty(),
             "group {}: the members committed nothing, so nothing was checked",
@@ -644,20 +748,50 @@ impl TestGroup {
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         self.sampler.abort();
+        let (from, last) = last;
         let mut history = self.history.lock().unwrap();
-        history.record(&last, Duration::MAX);
-        assert!(
-            history.backwards.is_empty(),
-            "group {}: committed offsets went backwards (partition, before, after, when): {:?}",
-            self.group,
-            history.backwards
-        );
-        for (tp, offset) in &ledger {
+        history.record(&from, &last);
+        if !history.backwards.is_empty() {
+            // The members' commits of those partitions, for the post-mortem.
+            let started = history.started;
+            let commits: Vec<String> = self
+                .ledger
+                .entries()
+                .iter()
+                .filter(|e| history.backwards.iter().any(|b| b.tp == e.tp))
+                .map(|e| {
+                    format!(
+                        "{:?} {} p{} {:?}",
+                        e.at.saturating_duration_since(started),
+                        e.member,
+                        e.tp.partition,
+                        e.step
+                    )
+                })
+                .collect();
+            let went: Vec<String> = history
+                .backwards
+                .iter()
+                .map(|b| {
+                    format!(
+                        "p{} read {} (from {}) after {} (from {}), {:?} in",
+                        b.tp.partition, b.now.0, b.now.1, b.before.0, b.before.1, b.at
+                    )
+                })
+                .collect();
+            panic!(
+                "group {}: committed offsets went backwards:\n{}\nwhat the members did with those partitions (time, member, partition, step):\n{}",
+                self.group,
+                went.join("\n"),
+                commits.join("\n")
+            );
+        }
+        for (tp, offset, member) in &ledger {
             let now = last.get(tp).copied();
             assert!(
                 now >= Some(*offset),
-                "group {}: {tp:?} was committed at {offset}, and reads {now:?} at the end",
-                self.group
+                "group {}: {tp:?} was committed at {offset} by {member}, and reads {now:?} at the end",
+                self.group,
             );
         }
         for (tp, offset) in &last {
@@ -776,11 +910,11 @@ impl Observer {
     }
 
     /// The committed offsets of `partitions` (partitions with none are left
-    /// out), as OffsetFetch answers now.
+    /// out), as OffsetFetch answers now, and the coordinator that answered.
     async fn committed(
         &self,
         partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, i64>, String> {
+    ) -> Result<(String, BTreeMap<TopicPartition, i64>), String> {
         let coordinator = self.coordinator().await?;
         let connection = self
             .pool
@@ -866,7 +1000,7 @@ impl Observer {
                 }
             }
         }
-        Ok(read)
+        Ok((coordinator, read))
     }
 
     /// The classic group's state (`PreparingRebalance`, `Stable`...) and
