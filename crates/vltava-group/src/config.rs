@@ -71,12 +71,24 @@ impl GroupConfig {
     }
 
     /// Checks what the coordinator would refuse, or what cannot work: an
-    /// empty group id, a heartbeat interval not below the session timeout,
-    /// no assignor for the classic protocol.
+    /// empty group id, a session or rebalance timeout that is zero or does
+    /// not fit the protocol's 32-bit milliseconds, a heartbeat interval not
+    /// below the session timeout, no assignor for the classic protocol, an
+    /// empty `group_instance_id`. The error says which setting and why.
     pub fn validate(&self) -> Result<(), String> {
         if self.group_id.is_empty() {
             return Err("the group id is empty".to_owned());
         }
+        check_timeout(
+            "session_timeout",
+            self.session_timeout,
+            "the coordinator would remove the member before it could heartbeat",
+        )?;
+        check_timeout(
+            "rebalance_timeout",
+            self.rebalance_timeout,
+            "the coordinator would give the members no time to rejoin during a rebalance",
+        )?;
         if self.heartbeat_interval >= self.session_timeout {
             return Err(format!(
                 "heartbeat_interval ({:?}) must be lower than session_timeout ({:?}); a third of it is usual",
@@ -93,6 +105,25 @@ impl GroupConfig {
         }
         Ok(())
     }
+}
+
+/// A timeout the protocol carries as `int32` milliseconds: at least 1 ms
+/// (`zero` says what a zero would do), at most `i32::MAX` ms (about 24.8
+/// days).
+fn check_timeout(name: &str, timeout: Duration, zero: &str) -> Result<(), String> {
+    let millis = timeout.as_millis();
+    if millis == 0 {
+        return Err(format!(
+            "{name} is {timeout:?}, under 1 ms: {zero}; the protocol counts it in whole milliseconds"
+        ));
+    }
+    if millis > i32::MAX as u128 {
+        return Err(format!(
+            "{name} is {timeout:?}, more than the protocol can carry ({} ms, a 32-bit count of milliseconds, about 24.8 days)",
+            i32::MAX
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -112,7 +143,48 @@ mod tests {
         c.heartbeat_interval = c.session_timeout;
         assert!(c.validate().unwrap_err().contains("heartbeat_interval"));
         let mut c = GroupConfig::new("g");
+        c.heartbeat_interval = c.session_timeout + Duration::from_secs(1);
+        assert!(c.validate().unwrap_err().contains("must be lower"));
+        let mut c = GroupConfig::new("g");
         c.assignors.clear();
         assert!(c.validate().unwrap_err().contains("assignor"));
+    }
+
+    #[test]
+    fn zero_and_out_of_range_timeouts_are_refused_with_the_reason() {
+        let too_long = Duration::from_millis(i32::MAX as u64 + 1);
+        let longest = Duration::from_millis(i32::MAX as u64);
+        for name in ["session_timeout", "rebalance_timeout"] {
+            let with = |d: Duration| {
+                let mut c = GroupConfig::new("g");
+                c.heartbeat_interval = Duration::from_micros(1);
+                match name {
+                    "session_timeout" => c.session_timeout = d,
+                    _ => c.rebalance_timeout = d,
+                }
+                c.validate()
+            };
+            for zero in [Duration::ZERO, Duration::from_micros(999)] {
+                let error = with(zero).unwrap_err();
+                assert!(error.starts_with(name), "{error}");
+                assert!(error.contains("under 1 ms"), "{error}");
+            }
+            let error = with(too_long).unwrap_err();
+            assert!(error.starts_with(name), "{error}");
+            assert!(error.contains("2147483647 ms"), "{error}");
+            assert_eq!(with(longest), Ok(()), "{name}: i32::MAX ms fits");
+            assert_eq!(with(Duration::from_millis(1)), Ok(()), "{name}: 1 ms");
+        }
+    }
+
+    #[test]
+    fn an_empty_group_instance_id_is_refused() {
+        let mut c = GroupConfig::new("g");
+        c.group_instance_id = Some(String::new());
+        let error = c.validate().unwrap_err();
+        assert!(error.contains("group_instance_id is empty"), "{error}");
+        assert!(error.contains("dynamic membership"), "{error}");
+        c.group_instance_id = Some("instance-1".to_owned());
+        assert_eq!(c.validate(), Ok(()));
     }
 }

@@ -2,7 +2,11 @@
 //! mean, and the rules that keep commits safe.
 //!
 //! - A commit never moves an offset backwards: offsets at or below what
-//!   this member already committed for a partition are left out.
+//!   this member already committed for a partition, or has a commit of on
+//!   the wire, are left out. (Without the second half, a commit that
+//!   failed and is retried while a later, higher one is in flight reaches
+//!   the coordinator after it and puts the offset back: two commits back
+//!   off with their own jitter, so the older can be retried second.)
 //! - A late answer never rewinds anything: the committed offset of a
 //!   partition only ever grows, whatever order answers arrive in and
 //!   whichever generation they were sent in.
@@ -187,8 +191,11 @@ impl CommitTracker {
     }
 
     /// Builds a commit of `offsets` as `identity`, leaving out partitions
-    /// the member does not own and offsets that would not move forward.
-    /// `None` when nothing is left to commit.
+    /// the member does not own and offsets that would not move forward:
+    /// not above what is committed, nor above a commit still waiting for
+    /// its answer (a higher commit may follow one in flight: on one
+    /// connection the coordinator applies them in order). `None` when
+    /// nothing is left to commit.
     pub fn prepare(
         &mut self,
         offsets: &BTreeMap<TopicPartition, CommitOffset>,
@@ -199,7 +206,11 @@ impl CommitTracker {
             .filter(|(tp, _)| {
                 self.owned.contains(*tp) || matches!(identity, CommitIdentity::Simple)
             })
-            .filter(|(tp, o)| o.offset >= 0 && self.committed(tp).is_none_or(|c| o.offset > c))
+            .filter(|(tp, o)| {
+                o.offset >= 0
+                    && self.committed(tp).is_none_or(|c| o.offset > c)
+                    && self.in_flight(tp).is_none_or(|f| o.offset > f)
+            })
             .map(|(tp, o)| (tp.clone(), o.clone()))
             .collect();
         if forward.is_empty() {
@@ -237,6 +248,14 @@ impl CommitTracker {
         self.next_id += 1;
         self.pending.insert(id, Pending { offsets: forward });
         Some((id, request))
+    }
+
+    /// The highest offset of `tp` in a commit waiting for its answer.
+    fn in_flight(&self, tp: &TopicPartition) -> Option<i64> {
+        self.pending
+            .values()
+            .filter_map(|p| p.offsets.get(tp).map(|o| o.offset))
+            .max()
     }
 
     /// Takes the answer to commit `id`. A committed offset only ever grows:
@@ -530,6 +549,43 @@ mod tests {
             assert!(!outcome.is_ok());
             assert_eq!(t.committed(&tp(0)), None);
         }
+    }
+
+    #[test]
+    fn a_retried_commit_never_follows_a_higher_one_in_flight() {
+        let mut t = CommitTracker::new("g");
+        t.assigned(&[tp(0), tp(1)]);
+        // A background commit fails at the transport, and will be retried.
+        let (first, _) = t
+            .prepare(&offsets(&[(0, 300), (1, 40)]), &member(1))
+            .unwrap();
+        t.handle_failure(first);
+        // Meanwhile a later commit (the revocation's) goes out, higher.
+        let (later, later_request) = t.prepare(&offsets(&[(0, 301)]), &member(1)).unwrap();
+        // The first one's retry comes while it is in flight: 300 would
+        // reach the coordinator after 301, so only partition 1 goes.
+        let (_, retry) = t
+            .prepare(&offsets(&[(0, 300), (1, 40)]), &member(1))
+            .unwrap();
+        let sent: Vec<(i32, i64)> = retry.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.committed_offset))
+            .collect();
+        assert_eq!(sent, [(1, 40)]);
+        assert!(t.prepare(&offsets(&[(0, 301)]), &member(1)).is_none());
+        // A higher one may follow the one in flight.
+        assert!(t.prepare(&offsets(&[(0, 302)]), &member(1)).is_some());
+        // Once answered, the bar is what is committed.
+        t.handle_response(later, &answer(&later_request, ErrorCode::NONE));
+        assert_eq!(t.committed(&tp(0)), Some(301));
+        // An in-flight commit that fails takes its bar with it.
+        let mut t = CommitTracker::new("g");
+        t.assigned(&[tp(0)]);
+        let (id, _) = t.prepare(&offsets(&[(0, 10)]), &member(1)).unwrap();
+        assert!(t.prepare(&offsets(&[(0, 10)]), &member(1)).is_none());
+        t.handle_failure(id);
+        assert!(t.prepare(&offsets(&[(0, 10)]), &member(1)).is_some());
     }
 
     #[test]

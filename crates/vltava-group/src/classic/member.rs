@@ -17,8 +17,8 @@ use vltava_wire::messages::{
 };
 use vltava_wire::{ApiKey, ErrorCode};
 
-use super::wire;
 use crate::assignor::{Assignor, MemberSubscription, RebalanceProtocol};
+use crate::protocol::{self, Assignment, ProtocolError, Subscription};
 use crate::{GroupConfig, GroupEvent, GroupProtocol, MemberIdentity, TopicPartition};
 
 /// The protocol type of consumer groups in JoinGroup and SyncGroup.
@@ -206,6 +206,17 @@ pub enum ClassicError {
         /// What failed.
         cause: String,
     },
+    /// The member's subscription or the leader's assignment could not be
+    /// written in the consumer protocol (a topic name longer than the
+    /// protocol allows, which Kafka itself never accepts).
+    #[error("group `{group_id}`: {source}")]
+    Protocol {
+        /// The group.
+        group_id: String,
+        /// What could not be written.
+        #[source]
+        source: ProtocolError,
+    },
     /// The coordinator chose a protocol (assignor) this member did not
     /// offer, or none.
     #[error(
@@ -263,6 +274,13 @@ pub struct ClassicMember {
     protocol: Option<String>,
     leader: bool,
     assignment: Vec<TopicPartition>,
+    /// The last assignment SyncGroup gave and its generation: what the
+    /// `sticky` assignor's user data claims (an eager member has revoked
+    /// everything before it rejoins, so its owned partitions are empty
+    /// then) and what `cooperative-sticky` writes as its generation. Kept
+    /// until the next assignment, through revocations and a lost
+    /// membership, as Java's assignors keep theirs.
+    last_assignment: Option<(Vec<TopicPartition>, i32)>,
     in_flight: Option<InFlight>,
     next_id: u64,
     /// No request before then (backoff after a failure).
@@ -339,6 +357,7 @@ impl ClassicMember {
             protocol: None,
             leader: false,
             assignment: Vec::new(),
+            last_assignment: None,
             in_flight: None,
             next_id: 0,
             retry_at: None,
@@ -498,9 +517,13 @@ impl ClassicMember {
             _ => None,
         };
         if let Some(members) = pending {
-            let assignments = self.assign(&members);
-            if let Phase::Sync(sync) = &mut self.phase {
-                sync.assignments = assignments;
+            match self.assign(&members) {
+                Ok(assignments) => {
+                    if let Phase::Sync(sync) = &mut self.phase {
+                        sync.assignments = assignments;
+                    }
+                }
+                Err(error) => self.fail(error),
             }
             return;
         }
@@ -657,7 +680,13 @@ impl ClassicMember {
             Phase::Idle | Phase::Left | Phase::Failed => return None,
             _ if self.coordinator.is_none() => self.find_coordinator_request(),
             Phase::Leaving => self.leave_request(),
-            Phase::Join => self.join_request(),
+            Phase::Join => match self.join_request() {
+                Ok(request) => request,
+                Err(error) => {
+                    self.fail(error);
+                    return None;
+                }
+            },
             Phase::Sync(sync) => {
                 if sync.pending.is_some() {
                     return None;
@@ -735,32 +764,59 @@ impl ClassicMember {
         })
     }
 
-    fn join_request(&self) -> GroupRequest {
-        let metadata = wire::encode_subscription(
-            &self.subscription,
-            &self.assignment,
-            self.generation,
-            self.config.rack.as_deref(),
-        );
-        GroupRequest::JoinGroup(JoinGroupRequest {
+    /// JoinGroup with one protocol entry per assignor, in order of
+    /// preference, each with that assignor's metadata (as Java's
+    /// `ConsumerCoordinator.metadata`): the same topics, owned partitions,
+    /// generation and rack, and the assignor's own user data (the last
+    /// assignment for `sticky`, its generation for `cooperative-sticky`).
+    fn join_request(&self) -> Result<GroupRequest, ClassicError> {
+        let (last, last_generation) = match &self.last_assignment {
+            Some((partitions, generation)) => (Some(partitions.as_slice()), *generation),
+            None => (None, -1),
+        };
+        let protocols = self
+            .assignors
+            .iter()
+            .map(|assignor| {
+                let subscription = Subscription {
+                    topics: self.subscription.clone(),
+                    user_data: protocol::subscription_user_data(
+                        assignor.name(),
+                        last,
+                        last_generation,
+                    ),
+                    owned_partitions: self.assignment.clone(),
+                    generation: self.generation,
+                    rack: self.config.rack.clone(),
+                };
+                let metadata =
+                    protocol::encode_subscription(&subscription, protocol::SUBSCRIPTION_VERSION)
+                        .map_err(|source| self.protocol_error(source))?;
+                Ok(JoinGroupRequestProtocol {
+                    name: assignor.name().to_owned(),
+                    metadata,
+                    ..Default::default()
+                })
+            })
+            .collect::<Result<Vec<_>, ClassicError>>()?;
+        Ok(GroupRequest::JoinGroup(JoinGroupRequest {
             group_id: self.config.group_id.clone(),
             session_timeout_ms: millis(self.config.session_timeout),
             rebalance_timeout_ms: millis(self.config.rebalance_timeout),
             member_id: self.member_id.clone(),
             group_instance_id: self.config.group_instance_id.clone(),
             protocol_type: PROTOCOL_TYPE.to_owned(),
-            protocols: self
-                .assignors
-                .iter()
-                .map(|a| JoinGroupRequestProtocol {
-                    name: a.name().to_owned(),
-                    metadata: metadata.clone(),
-                    ..Default::default()
-                })
-                .collect(),
+            protocols,
             reason: Some(self.join_reason.clone()),
             ..Default::default()
-        })
+        }))
+    }
+
+    fn protocol_error(&self, source: ProtocolError) -> ClassicError {
+        ClassicError::Protocol {
+            group_id: self.config.group_id.clone(),
+            source,
+        }
     }
 
     fn sync_request(&self, sync: &Sync) -> GroupRequest {
@@ -889,32 +945,35 @@ impl ClassicMember {
         let protocol = chosen;
         self.generation = r.generation_id;
         self.member_id = r.member_id;
-        self.protocol = Some(protocol);
+        self.protocol = Some(protocol.clone());
         self.leader = !r.leader.is_empty() && r.leader == self.member_id;
         let mut sync = Sync {
             pending: None,
             assignments: Vec::new(),
         };
         if self.leader && !r.skip_assignment {
+            // Each member's metadata is the one it sent for the protocol
+            // the coordinator chose, read as that assignor reads it (the
+            // `sticky` claims are in its user data).
             let members: Vec<MemberSubscription> = r
                 .members
                 .iter()
-                .map(|m| {
+                .map(|m| match protocol::decode_subscription(&m.metadata) {
+                    Ok((_, subscription)) => subscription.to_member(
+                        &protocol,
+                        m.member_id.clone(),
+                        m.group_instance_id.clone(),
+                    ),
                     // A member whose metadata cannot be read gets nothing
                     // rather than breaking the whole group's rebalance.
-                    wire::decode_subscription(
-                        &m.member_id,
-                        m.group_instance_id.as_deref(),
-                        &m.metadata,
-                    )
-                    .unwrap_or_else(|| MemberSubscription {
+                    Err(_) => MemberSubscription {
                         member_id: m.member_id.clone(),
                         group_instance_id: m.group_instance_id.clone(),
                         topics: Vec::new(),
                         owned_partitions: Vec::new(),
                         generation: -1,
                         rack: None,
-                    })
+                    },
                 })
                 .collect();
             self.group_topics = members
@@ -926,7 +985,13 @@ impl ClassicMember {
                 .iter()
                 .all(|t| self.partition_counts.contains_key(t))
             {
-                sync.assignments = self.assign(&members);
+                match self.assign(&members) {
+                    Ok(assignments) => sync.assignments = assignments,
+                    Err(error) => {
+                        self.fail(error);
+                        return;
+                    }
+                }
             } else {
                 self.wants_metadata = true;
                 sync.pending = Some(members);
@@ -942,7 +1007,16 @@ impl ClassicMember {
             self.group_error(now, ApiKey::SyncGroup, code, recovery, None);
             return;
         }
-        let Some(new) = wire::decode_assignment(&r.assignment) else {
+        // Empty bytes are an empty assignment (what the coordinator sends a
+        // member the leader left out).
+        let Ok((
+            _,
+            Assignment {
+                partitions: mut new,
+                ..
+            },
+        )) = protocol::decode_assignment(&r.assignment)
+        else {
             let cause = format!(
                 "group `{}`: the assignment of generation {} could not be read; rejoining",
                 self.config.group_id, self.generation
@@ -952,6 +1026,8 @@ impl ClassicMember {
             self.back_off(now, cause);
             return;
         };
+        new.sort();
+        new.dedup();
         self.failures = 0;
         self.phase = Phase::Stable;
         self.next_heartbeat = Some(now + self.config.heartbeat_interval);
@@ -977,6 +1053,7 @@ impl ClassicMember {
         if !revoked.is_empty() {
             self.events.push_back(GroupEvent::Revoked(revoked.clone()));
         }
+        self.last_assignment = Some((new.clone(), self.generation));
         self.assignment = new;
         self.events.push_back(GroupEvent::Assigned(added));
         if self.leader {
@@ -1234,13 +1311,16 @@ impl ClassicMember {
     }
 
     /// The leader's assignment of every member, encoded for SyncGroup.
-    fn assign(&mut self, members: &[MemberSubscription]) -> Vec<SyncGroupRequestAssignment> {
+    fn assign(
+        &mut self,
+        members: &[MemberSubscription],
+    ) -> Result<Vec<SyncGroupRequestAssignment>, ClassicError> {
         let Some(assignor) = self
             .protocol
             .as_deref()
             .and_then(|p| self.assignors.iter().find(|a| a.name() == p))
         else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let counts: BTreeMap<String, u32> = self
             .group_topics
@@ -1254,12 +1334,17 @@ impl ClassicMember {
         members
             .iter()
             .map(|m| {
-                let partitions = assigned.remove(&m.member_id).unwrap_or_default();
-                SyncGroupRequestAssignment {
+                let assignment = Assignment {
+                    partitions: assigned.remove(&m.member_id).unwrap_or_default(),
+                    user_data: None,
+                };
+                let bytes = protocol::encode_assignment(&assignment, protocol::ASSIGNMENT_VERSION)
+                    .map_err(|source| self.protocol_error(source))?;
+                Ok(SyncGroupRequestAssignment {
                     member_id: m.member_id.clone(),
-                    assignment: wire::encode_assignment(&partitions),
+                    assignment: bytes,
                     ..Default::default()
-                }
+                })
             })
             .collect()
     }

@@ -98,13 +98,18 @@
 //!   `GROUP_MAX_SIZE_REACHED`, `UNSUPPORTED_VERSION`, a fatal transport
 //!   error, every code `Recovery` calls fatal): partitions are lost, the
 //!   member ends with a [`ClassicError`] and sends nothing more.
-//!
-//! The consumer-protocol bytes (subscription in JoinGroup, assignment in
-//! SyncGroup) go through small private helpers in `wire.rs`, to be
-//! replaced by the crate's own codec.
+//! - **Assignors and their metadata.** JoinGroup lists one protocol per
+//!   assignor, in order of preference, each with its own subscription
+//!   ([`crate::protocol`]): the topics, the partitions owned now, the
+//!   generation, the rack, and the assignor's user data as Java writes it.
+//!   `sticky` (eager) carries the member's last assignment and its
+//!   generation there, remembered through the revocation before a rejoin;
+//!   `cooperative-sticky` carries its generation. The coordinator picks
+//!   one protocol for the group; the leader reads every member's metadata
+//!   for that one ([`crate::protocol::Subscription::to_member`]), so the
+//!   sticky assignors see who owned what.
 
 mod member;
-mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -16,9 +16,9 @@ use vltava_wire::messages::{
 };
 use vltava_wire::{ApiKey, ErrorCode, VersionRange};
 
-use super::wire;
 use super::*;
 use crate::assignor::{Assignor, MemberSubscription, RebalanceProtocol};
+use crate::protocol::{self, Assignment, Subscription};
 use crate::{GroupConfig, GroupEvent, TopicPartition};
 
 // ------------------------------------------------------------------ fixtures
@@ -151,7 +151,7 @@ fn join_err(code: ErrorCode) -> GroupResponse {
 
 fn sync_ok(partitions: &[TopicPartition]) -> GroupResponse {
     GroupResponse::SyncGroup(SyncGroupResponse {
-        assignment: wire::encode_assignment(partitions),
+        assignment: assignment_bytes(partitions),
         ..Default::default()
     })
 }
@@ -178,8 +178,35 @@ fn refused() -> NetError {
 }
 
 fn member_meta(topics: &[&str], owned: &[TopicPartition], generation: i32) -> Bytes {
-    let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-    wire::encode_subscription(&topics, owned, generation, None)
+    let subscription = Subscription {
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        owned_partitions: owned.to_vec(),
+        generation,
+        ..Subscription::default()
+    };
+    protocol::encode_subscription(&subscription, protocol::SUBSCRIPTION_VERSION).unwrap()
+}
+
+/// An assignment as the leader writes it in SyncGroup.
+fn assignment_bytes(partitions: &[TopicPartition]) -> Bytes {
+    let assignment = Assignment {
+        partitions: partitions.to_vec(),
+        user_data: None,
+    };
+    protocol::encode_assignment(&assignment, protocol::ASSIGNMENT_VERSION).unwrap()
+}
+
+/// The partitions of an assignment the leader wrote, sorted.
+fn read_assignment(bytes: &Bytes) -> Vec<TopicPartition> {
+    let (_, assignment) = protocol::decode_assignment(bytes).unwrap();
+    let mut partitions = assignment.partitions;
+    partitions.sort();
+    partitions
+}
+
+/// A subscription a member wrote in JoinGroup.
+fn read_subscription(bytes: &Bytes) -> Subscription {
+    protocol::decode_subscription(bytes).unwrap().1
 }
 
 fn drain(m: &mut ClassicMember) -> Vec<GroupEvent> {
@@ -275,7 +302,7 @@ fn a_follower_finds_the_coordinator_joins_syncs_and_heartbeats() {
     assert_eq!(body.session_timeout_ms, 10_000);
     assert_eq!(body.protocols.len(), 1);
     assert_eq!(body.protocols[0].name, EAGER);
-    let sub = wire::decode_subscription("x", None, &body.protocols[0].metadata).unwrap();
+    let sub = read_subscription(&body.protocols[0].metadata);
     assert_eq!(sub.topics, vec!["t".to_owned()]);
     assert_eq!(sub.generation, -1);
 
@@ -362,12 +389,7 @@ fn the_leader_assigns_every_member_and_waits_for_partition_counts_it_lacks() {
     let got: BTreeMap<String, Vec<TopicPartition>> = body
         .assignments
         .iter()
-        .map(|a| {
-            (
-                a.member_id.clone(),
-                wire::decode_assignment(&a.assignment).unwrap(),
-            )
-        })
+        .map(|a| (a.member_id.clone(), read_assignment(&a.assignment)))
         .collect();
     assert_eq!(got["m1"], vec![tp("t", 0)]);
     assert_eq!(got["m2"], vec![tp("t", 1), tp("u", 0)]);
@@ -405,7 +427,7 @@ fn a_leader_with_counts_known_assigns_at_once() {
     let a = &sync_body(&sync).assignments;
     assert_eq!(a.len(), 1);
     assert_eq!(
-        wire::decode_assignment(&a[0].assignment).unwrap(),
+        read_assignment(&a[0].assignment),
         vec![tp("t", 0), tp("t", 1), tp("t", 2)]
     );
 }
@@ -574,7 +596,7 @@ fn a_coordinator_move_mid_rebalance_rejoins_with_the_same_member_id() {
             let rejoin = next(&mut m, t2, ApiKey::JoinGroup);
             let body = join_body(&rejoin);
             assert_eq!(body.member_id, "m1", "{api} {how:?}");
-            let sub = wire::decode_subscription("m1", None, &body.protocols[0].metadata).unwrap();
+            let sub = read_subscription(&body.protocols[0].metadata);
             // Cooperative: still owns its partition while rebalancing.
             assert_eq!(sub.owned_partitions, vec![tp("t", 0)], "{api} {how:?}");
             assert_eq!(m.assignment(), &[tp("t", 0)]);
@@ -641,7 +663,7 @@ fn unknown_member_id_loses_the_partitions_resets_the_member_id_and_rejoins() {
     let join = next(&mut m, t1, ApiKey::JoinGroup);
     let body = join_body(&join);
     assert_eq!(body.member_id, "");
-    let sub = wire::decode_subscription("", None, &body.protocols[0].metadata).unwrap();
+    let sub = read_subscription(&body.protocols[0].metadata);
     assert!(sub.owned_partitions.is_empty());
     assert_eq!(sub.generation, -1);
     m.handle_response(
@@ -707,8 +729,7 @@ fn rebalance_in_progress_eager_revokes_everything_before_rejoining() {
     assert!(m.assignment().is_empty());
     let join = next(&mut m, t1, ApiKey::JoinGroup);
     assert_eq!(join_body(&join).member_id, "m1", "membership kept");
-    let sub =
-        wire::decode_subscription("m1", None, &join_body(&join).protocols[0].metadata).unwrap();
+    let sub = read_subscription(&join_body(&join).protocols[0].metadata);
     assert_eq!(sub.generation, 3);
     assert!(sub.owned_partitions.is_empty());
     // REBALANCE_IN_PROGRESS on the JoinGroup itself: join again at once.
@@ -742,8 +763,7 @@ fn rebalance_in_progress_cooperative_revokes_only_what_moves_and_rejoins_once() 
     );
     assert_eq!(m.assignment(), &[tp("t", 0), tp("t", 1)]);
     let join = next(&mut m, t1, ApiKey::JoinGroup);
-    let sub =
-        wire::decode_subscription("m1", None, &join_body(&join).protocols[0].metadata).unwrap();
+    let sub = read_subscription(&join_body(&join).protocols[0].metadata);
     assert_eq!(sub.owned_partitions, vec![tp("t", 0), tp("t", 1)]);
     m.handle_response(
         t1,
@@ -764,8 +784,7 @@ fn rebalance_in_progress_cooperative_revokes_only_what_moves_and_rejoins_once() 
     // Something was revoked: rejoin once, owning what is left.
     assert_eq!(m.state(), MemberState::Joining);
     let join = next(&mut m, t1, ApiKey::JoinGroup);
-    let sub =
-        wire::decode_subscription("m1", None, &join_body(&join).protocols[0].metadata).unwrap();
+    let sub = read_subscription(&join_body(&join).protocols[0].metadata);
     assert_eq!(sub.owned_partitions, vec![tp("t", 0), tp("t", 2)]);
     assert_eq!(sub.generation, 4);
     m.handle_response(
@@ -810,12 +829,7 @@ fn a_cooperative_leader_never_hands_a_partition_straight_to_another_owner() {
     let got: BTreeMap<String, Vec<TopicPartition>> = sync_body(&sync)
         .assignments
         .iter()
-        .map(|a| {
-            (
-                a.member_id.clone(),
-                wire::decode_assignment(&a.assignment).unwrap(),
-            )
-        })
+        .map(|a| (a.member_id.clone(), read_assignment(&a.assignment)))
         .collect();
     assert_eq!(got["m1"], vec![], "t-0 waits for m2 to revoke it");
     assert_eq!(got["m2"], vec![tp("t", 1)]);
@@ -1383,4 +1397,271 @@ fn malformed_broker_answers_do_not_panic_or_end_the_member() {
     assert!(drain(&mut m).iter().any(is_session_error));
     let join = next(&mut m, now + Duration::from_secs(1), ApiKey::JoinGroup);
     assert_eq!(join_body(&join).member_id, "m1");
+}
+
+// ------------------------------------------------ assignors and metadata
+
+/// A member offering the built-in assignors `names`, subscribed to `t`.
+fn member_offering(names: &[&str]) -> ClassicMember {
+    let assignors: Vec<Arc<dyn Assignor>> = names
+        .iter()
+        .map(|n| Arc::from(crate::assignor::by_name(n).unwrap()))
+        .collect();
+    let mut m = ClassicMember::new(config(), assignors, 42).unwrap();
+    m.subscribe(["t"]);
+    m
+}
+
+/// The metadata a member sends for `assignor` (by its protocol name).
+fn protocol_metadata(out: &OutboundRequest, assignor: &str) -> Subscription {
+    let entry = join_body(out)
+        .protocols
+        .iter()
+        .find(|p| p.name == assignor)
+        .unwrap_or_else(|| panic!("no `{assignor}` entry in {out:?}"));
+    read_subscription(&entry.metadata)
+}
+
+/// A member's metadata as an eager sticky member writes it: nothing owned,
+/// its last assignment and generation in the user data.
+fn sticky_meta(last: Option<&[TopicPartition]>, generation: i32) -> Bytes {
+    let subscription = Subscription {
+        topics: vec!["t".to_owned()],
+        user_data: protocol::subscription_user_data("sticky", last, generation),
+        generation,
+        ..Subscription::default()
+    };
+    protocol::encode_subscription(&subscription, protocol::SUBSCRIPTION_VERSION).unwrap()
+}
+
+fn sync_assignments(out: &OutboundRequest) -> BTreeMap<String, Vec<TopicPartition>> {
+    sync_body(out)
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.clone(), read_assignment(&a.assignment)))
+        .collect()
+}
+
+#[test]
+fn an_eager_sticky_member_rejoins_claiming_its_last_assignment_in_user_data() {
+    let t0 = Instant::now();
+    let mut m = member_offering(&["sticky"]);
+    assert_eq!(m.rebalance_protocol(), RebalanceProtocol::Eager);
+    let find = next(&mut m, t0, ApiKey::FindCoordinator);
+    m.handle_response(t0, find.id, find_ok(1));
+    let join = next(&mut m, t0, ApiKey::JoinGroup);
+    // Before any assignment there is nothing to claim (Java writes none).
+    let first = protocol_metadata(&join, "sticky");
+    assert_eq!(first.user_data, None);
+    m.handle_response(
+        t0,
+        join.id,
+        GroupResponse::JoinGroup(join_ok(3, "m1", "m0", "sticky")),
+    );
+    let sync = next(&mut m, t0, ApiKey::SyncGroup);
+    m.handle_response(t0, sync.id, sync_ok(&[tp("t", 2), tp("t", 0)]));
+    drain(&mut m);
+
+    // A rebalance: eager, so everything is revoked before the rejoin...
+    let t1 = t0 + Duration::from_secs(3);
+    let beat = next(&mut m, t1, ApiKey::Heartbeat);
+    m.handle_response(t1, beat.id, hb(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(
+        drain(&mut m),
+        vec![GroupEvent::Revoked(vec![tp("t", 0), tp("t", 2)])]
+    );
+    assert!(m.assignment().is_empty());
+    // ...and the JoinGroup still claims them, with their generation, in
+    // the StickyAssignor user data.
+    let join = next(&mut m, t1, ApiKey::JoinGroup);
+    let sub = protocol_metadata(&join, "sticky");
+    assert!(sub.owned_partitions.is_empty(), "eager: nothing owned now");
+    let data = crate::assignor::StickyUserData::decode(sub.user_data.as_deref().unwrap()).unwrap();
+    assert_eq!(data.partitions, vec![tp("t", 0), tp("t", 2)]);
+    assert_eq!(data.generation, Some(3));
+    // What a sticky leader makes of it.
+    let seen = sub.to_member("sticky", "m1", None);
+    assert_eq!(seen.owned_partitions, vec![tp("t", 0), tp("t", 2)]);
+    assert_eq!(seen.generation, 3);
+
+    // The next assignment replaces the claim; a lost membership keeps it
+    // (as Java's StickyAssignor: the leader weighs it by its generation).
+    m.handle_response(
+        t1,
+        join.id,
+        GroupResponse::JoinGroup(join_ok(4, "m1", "m0", "sticky")),
+    );
+    let sync = next(&mut m, t1, ApiKey::SyncGroup);
+    m.handle_response(t1, sync.id, sync_ok(&[tp("t", 1)]));
+    let t2 = t1 + Duration::from_secs(3);
+    let beat = next(&mut m, t2, ApiKey::Heartbeat);
+    m.handle_response(t2, beat.id, hb(ErrorCode::ILLEGAL_GENERATION));
+    assert!(drain(&mut m).contains(&GroupEvent::Lost(vec![tp("t", 1)])));
+    let join = next(&mut m, t2, ApiKey::JoinGroup);
+    let sub = protocol_metadata(&join, "sticky");
+    assert_eq!(sub.generation, -1, "the membership's generation is gone");
+    let seen = sub.to_member("sticky", "m1", None);
+    assert_eq!(
+        (seen.owned_partitions, seen.generation),
+        (vec![tp("t", 1)], 4)
+    );
+}
+
+#[test]
+fn a_sticky_leader_keeps_partitions_where_the_members_user_data_says_they_were() {
+    let t0 = Instant::now();
+    let mut m = member_offering(&["sticky"]);
+    m.handle_metadata(t0, [("t", 6u32)]);
+    let find = next(&mut m, t0, ApiKey::FindCoordinator);
+    m.handle_response(t0, find.id, find_ok(1));
+    // Claims no assignor would make from scratch (range: 0-1, 2-3, 4-5;
+    // sticky without claims: 0/3, 1/4, 2/5).
+    let claims = [
+        ("m1", vec![tp("t", 0), tp("t", 5)]),
+        ("m2", vec![tp("t", 1), tp("t", 3)]),
+        ("m3", vec![tp("t", 2), tp("t", 4)]),
+    ];
+    let members = |with_new: bool| {
+        let mut members: Vec<JoinGroupResponseMember> = claims
+            .iter()
+            .map(|(id, last)| JoinGroupResponseMember {
+                member_id: (*id).into(),
+                metadata: sticky_meta(Some(last), 7),
+                ..Default::default()
+            })
+            .collect();
+        if with_new {
+            members.push(JoinGroupResponseMember {
+                member_id: "m4".into(),
+                metadata: sticky_meta(None, -1),
+                ..Default::default()
+            });
+        }
+        members
+    };
+    let join = next(&mut m, t0, ApiKey::JoinGroup);
+    let mut r = join_ok(8, "m1", "m1", "sticky");
+    r.members = members(false);
+    m.handle_response(t0, join.id, GroupResponse::JoinGroup(r));
+    let sync = next(&mut m, t0, ApiKey::SyncGroup);
+    let got = sync_assignments(&sync);
+    for (id, last) in &claims {
+        assert_eq!(&got[*id], last, "{id} keeps what it had");
+    }
+    m.handle_response(t0, sync.id, sync_ok(&got["m1"]));
+
+    // A fourth member joins: each of the others gives up only what balance
+    // needs (6 over 4: two keep 2, two get 1), and only to the newcomer.
+    let t1 = t0 + Duration::from_secs(3);
+    let beat = next(&mut m, t1, ApiKey::Heartbeat);
+    m.handle_response(t1, beat.id, hb(ErrorCode::REBALANCE_IN_PROGRESS));
+    let join = next(&mut m, t1, ApiKey::JoinGroup);
+    let mut r = join_ok(9, "m1", "m1", "sticky");
+    r.members = members(true);
+    m.handle_response(t1, join.id, GroupResponse::JoinGroup(r));
+    let sync = next(&mut m, t1, ApiKey::SyncGroup);
+    let got = sync_assignments(&sync);
+    let mut moved = 0;
+    for (id, last) in &claims {
+        assert!(
+            got[*id].iter().all(|p| last.contains(p)),
+            "{id} got a partition it did not own: {got:?}"
+        );
+        moved += last.len() - got[*id].len();
+    }
+    assert_eq!(moved, 1, "one partition moves to the newcomer: {got:?}");
+    assert_eq!(got["m4"].len(), 1);
+    let mut every: Vec<TopicPartition> = got.values().flatten().cloned().collect();
+    every.sort();
+    assert_eq!(every, (0..6).map(|p| tp("t", p)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_member_listing_several_assignors_sends_each_its_metadata_and_uses_the_chosen_one() {
+    let t0 = Instant::now();
+    let mut m = member_offering(&["cooperative-sticky", "range"]);
+    // Range is eager: so is the member, as Java.
+    assert_eq!(m.rebalance_protocol(), RebalanceProtocol::Eager);
+    m.handle_metadata(t0, [("t", 4u32)]);
+    let find = next(&mut m, t0, ApiKey::FindCoordinator);
+    m.handle_response(t0, find.id, find_ok(1));
+    let join = next(&mut m, t0, ApiKey::JoinGroup);
+    let names: Vec<&str> = join_body(&join)
+        .protocols
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["cooperative-sticky", "range"],
+        "in order of preference"
+    );
+    let coop = protocol_metadata(&join, "cooperative-sticky");
+    let range = protocol_metadata(&join, "range");
+    assert_eq!(coop.topics, vec!["t".to_owned()]);
+    assert_eq!(range.topics, vec!["t".to_owned()]);
+    assert_eq!(coop.user_data.as_deref(), Some(&(-1i32).to_be_bytes()[..]));
+    assert_eq!(range.user_data, None);
+
+    // The coordinator picks range: the leader assigns with range, from the
+    // range metadata the coordinator hands it.
+    let range_meta = |owned: &[TopicPartition]| {
+        let subscription = Subscription {
+            topics: vec!["t".to_owned()],
+            owned_partitions: owned.to_vec(),
+            ..Subscription::default()
+        };
+        protocol::encode_subscription(&subscription, protocol::SUBSCRIPTION_VERSION).unwrap()
+    };
+    let mut r = join_ok(2, "m1", "m1", "range");
+    r.members = ["m1", "m2"]
+        .iter()
+        .map(|id| JoinGroupResponseMember {
+            member_id: (*id).into(),
+            metadata: range_meta(&[]),
+            ..Default::default()
+        })
+        .collect();
+    m.handle_response(t0, join.id, GroupResponse::JoinGroup(r));
+    let sync = next(&mut m, t0, ApiKey::SyncGroup);
+    assert_eq!(sync_body(&sync).protocol_name.as_deref(), Some("range"));
+    let got = sync_assignments(&sync);
+    // Range's answer; cooperative-sticky's would be 0/2 and 1/3.
+    assert_eq!(got["m1"], vec![tp("t", 0), tp("t", 1)]);
+    assert_eq!(got["m2"], vec![tp("t", 2), tp("t", 3)]);
+    m.handle_response(t0, sync.id, sync_ok(&got["m1"]));
+    assert!(drain(&mut m).iter().any(|e| matches!(
+        e,
+        GroupEvent::Joined { assignor, .. } if assignor == "range"
+    )));
+    assert_eq!(m.protocol(), Some("range"));
+
+    // At the next join each entry carries what it carries now: the
+    // cooperative-sticky one the generation of the last assignment.
+    let t1 = t0 + Duration::from_secs(3);
+    let beat = next(&mut m, t1, ApiKey::Heartbeat);
+    m.handle_response(t1, beat.id, hb(ErrorCode::REBALANCE_IN_PROGRESS));
+    let join = next(&mut m, t1, ApiKey::JoinGroup);
+    let coop = protocol_metadata(&join, "cooperative-sticky");
+    assert_eq!(coop.user_data.as_deref(), Some(&2i32.to_be_bytes()[..]));
+    assert_eq!(coop.generation, 2);
+    assert_eq!(protocol_metadata(&join, "range").user_data, None);
+
+    // This time the coordinator picks cooperative-sticky: a follower takes
+    // it, and reports it.
+    m.handle_response(
+        t1,
+        join.id,
+        GroupResponse::JoinGroup(join_ok(3, "m1", "m2", "cooperative-sticky")),
+    );
+    let sync = next(&mut m, t1, ApiKey::SyncGroup);
+    assert_eq!(
+        sync_body(&sync).protocol_name.as_deref(),
+        Some("cooperative-sticky")
+    );
+    m.handle_response(t1, sync.id, sync_ok(&[tp("t", 3)]));
+    assert!(drain(&mut m).iter().any(|e| matches!(
+        e,
+        GroupEvent::Joined { assignor, .. } if assignor == "cooperative-sticky"
+    )));
 }

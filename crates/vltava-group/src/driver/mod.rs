@@ -38,11 +38,13 @@
 //! [`GroupMember::commit`] commits through the member's [`CommitTracker`](crate::offsets::CommitTracker)
 //! with its current identity (classic generation and member id, or KIP-848
 //! member epoch), to the coordinator: partitions the member does not own
-//! and offsets not beyond what it committed are left out, so a commit never
-//! moves an offset backwards and a lost member commits nothing for the
-//! partitions it lost. Coordinator moves, transport failures,
-//! `REBALANCE_IN_PROGRESS` and `STALE_MEMBER_EPOCH` are retried (each time
-//! with the identity of the moment) until [`DriverOptions::offsets_timeout`].
+//! and offsets not beyond what it committed, or has a commit of still on
+//! the wire, are left out, so a commit never moves an offset backwards (not
+//! even a retried one, when a later commit overtook it) and a lost member
+//! commits nothing for the partitions it lost. Coordinator moves, transport
+//! failures, `REBALANCE_IN_PROGRESS` and `STALE_MEMBER_EPOCH` are retried
+//! (each time with the identity of the moment) until
+//! [`DriverOptions::offsets_timeout`].
 //! [`GroupMember::committed`] reads committed offsets (OffsetFetch,
 //! `require_stable`) the same way.
 //!
@@ -554,8 +556,9 @@ impl GroupMember {
 
     /// Commits `offsets` (the next offset to consume, per partition) as the
     /// member's current identity, to the coordinator. Partitions the member
-    /// does not own and offsets not beyond those it committed are left
-    /// out (neither in `committed` nor in `failed` of the outcome).
+    /// does not own and offsets not beyond those it committed (or is
+    /// committing, in a commit still waiting for its answer) are left out
+    /// (neither in `committed` nor in `failed` of the outcome).
     /// Retriable failures are retried until
     /// [`DriverOptions::offsets_timeout`]; partitions still not committed
     /// then are in `failed` with the last code seen.

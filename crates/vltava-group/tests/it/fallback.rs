@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vltava_group::{GroupEvent, GroupProtocol};
 use vltava_testkit::{COMPAT_KAFKA_VERSION, ClusterConfig, OwnedCluster};
 
-use crate::{Running, consumer_config, unique};
+use crate::{TestGroup, Topic, consumer_config, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_protocol_member_falls_back_to_classic_on_kafka_3_9() {
@@ -16,10 +16,10 @@ async fn a_consumer_protocol_member_falls_back_to_classic_on_kafka_3_9() {
         .nodes(1)
         .kafka_version(COMPAT_KAFKA_VERSION);
     let cluster = OwnedCluster::start(config).unwrap_or_else(|e| panic!("{e}"));
-    let topic = "fallback";
-    cluster.create_topic(topic, 3, 1).unwrap();
-    let group = unique("fallback-g");
-    let member = Running::start(&cluster.bootstrap(), consumer_config(&group), topic);
+    let topic = Topic::create(&cluster, "fallback", 3).await;
+    let group_id = unique("fallback-g");
+    let group = TestGroup::new(&cluster.bootstrap(), &group_id, &topic);
+    let member = group.member(consumer_config(&group_id));
     let started = Instant::now();
     loop {
         let events = member.events();
@@ -50,5 +50,6 @@ async fn a_consumer_protocol_member_falls_back_to_classic_on_kafka_3_9() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(member.member.protocol(), GroupProtocol::Classic);
+    eprintln!("{}", group.finish(&[&member]).await);
     member.leave().await;
 }

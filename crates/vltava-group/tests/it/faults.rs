@@ -1,10 +1,13 @@
 //! Groups through broker faults, on a 3-node cluster of this binary's own
 //! (one cluster, started once, for every phase): the coordinator killed
 //! (-9) and stopped (SIGTERM), both while the groups are stable and while
-//! a rebalance is in progress; commits across a coordinator kill; a member
-//! the coordinator expired commits nothing for the partitions it lost; a
+//! a rebalance is in progress (held open by members that do not yet
+//! acknowledge their revocations, and seen as such by the coordinator
+//! before the fault); commits across a coordinator kill; a member the
+//! coordinator expired commits nothing for the partitions it lost; a
 //! frozen coordinator does not end a membership; every node down for
-//! 10 s while members join.
+//! 10 s while members join. Every member commits as an application does
+//! all along, and no group's committed offsets ever go backwards.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,7 +17,7 @@ use vltava_group::offsets::CommitOffset;
 use vltava_group::{GroupEvent, TopicPartition};
 use vltava_testkit::{ClusterConfig, OwnedCluster};
 
-use crate::{Running, all_partitions, classic_config, consumer_config, settle};
+use crate::{Running, TestGroup, Topic, classic_config, consumer_config, settle};
 
 const TOPIC: &str = "faults";
 const PARTITIONS: i32 = 12;
@@ -50,24 +53,59 @@ fn no_fatal(members: &[&Running]) {
     }
 }
 
+/// What the application of `member` has processed, moved on by `records`
+/// per partition (as if it processed that many more, once the log has
+/// them), with its background work stopped so that nothing else commits
+/// for it meanwhile: the offsets to commit by hand, each beyond anything
+/// the member committed. Clearing `stopped` starts it again.
+async fn processed_ahead(
+    member: &Running,
+    topic: &Topic,
+    records: i64,
+) -> BTreeMap<TopicPartition, CommitOffset> {
+    member.state.lock().unwrap().stopped = true;
+    let started = Instant::now();
+    loop {
+        {
+            let mut state = member.state.lock().unwrap();
+            let room = state
+                .positions
+                .iter()
+                .all(|(tp, p)| p.is_some_and(|p| p + records <= topic.end(tp.partition)));
+            if room && !state.positions.is_empty() {
+                for position in state.positions.values_mut().flatten() {
+                    *position += records;
+                }
+                return state.known(None);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no {records} records to process: {:?}",
+            member.state.lock().unwrap().positions
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vltava-group-faults");
     let cluster = block_in_place(|| OwnedCluster::start(ClusterConfig::new(dir).nodes(3)))
         .unwrap_or_else(|e| panic!("{e}"));
-    cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
+    let topic = Topic::create(&cluster, TOPIC, PARTITIONS).await;
     let bootstrap = cluster.bootstrap();
-    let all = all_partitions(TOPIC, PARTITIONS);
+    let all = topic.all();
     // A classic group and a KIP-848 group with the same coordinator.
     let classic_group = group_on("classic", 5);
     let consumer_group = group_on("kip848", 5);
     let classic_session = Duration::from_secs(20);
-    let classic = |_: usize| classic_config(&classic_group, "range", classic_session);
-    let mut a: Vec<Running> = (0..3)
-        .map(|i| Running::start(&bootstrap, classic(i), TOPIC))
-        .collect();
+    let classic = || classic_config(&classic_group, "range", classic_session);
+    let group_a = TestGroup::new(&bootstrap, &classic_group, &topic);
+    let group_b = TestGroup::new(&bootstrap, &consumer_group, &topic);
+    let mut a: Vec<Running> = (0..3).map(|_| group_a.member(classic())).collect();
     let mut b: Vec<Running> = (0..3)
-        .map(|_| Running::start(&bootstrap, consumer_config(&consumer_group), TOPIC))
+        .map(|_| group_b.member(consumer_config(&consumer_group)))
         .collect();
     settle(
         &a.iter().collect::<Vec<_>>(),
@@ -84,40 +122,39 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     )
     .await;
 
-    // Commits before the first fault, read back.
-    let first = commit_owned(&a, 10).await;
-    let mut high: BTreeMap<TopicPartition, i64> = read_committed(&a[0], &all).await;
-    for (tp, offset) in &first {
-        assert_eq!(high.get(tp), Some(offset), "{tp:?}");
-    }
-
     let mut report = Vec::new();
-    for (phase, (fault, rebalancing)) in [
+    for (fault, rebalancing) in [
         (Fault::Kill, false),
         (Fault::Stop, false),
         (Fault::Kill, true),
         (Fault::Stop, true),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ] {
         let coordinator = block_in_place(|| cluster.group_coordinator(&classic_group)).unwrap();
         let generations: Vec<i32> = a.iter().map(|m| m.member.generation()).collect();
+        let mut under_way = String::new();
         if rebalancing {
-            a.push(Running::start(&bootstrap, classic(a.len()), TOPIC));
-            b.push(Running::start(
-                &bootstrap,
-                consumer_config(&consumer_group),
-                TOPIC,
-            ));
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The members there now acknowledge no revocation until the
+            // fault has hit: a newcomer starts a rebalance that cannot
+            // complete before then (the eager classic members revoke
+            // everything and do not rejoin; the KIP-848 members that give
+            // up partitions to the newcomer do not reconcile).
+            for m in a.iter().chain(&b) {
+                m.hold_revocations();
+            }
+            a.push(group_a.member(classic()));
+            b.push(group_b.member(consumer_config(&consumer_group)));
+            under_way = rebalance_under_way(&group_a, &a, &group_b, &b).await;
         }
         let at = Instant::now();
         let commit = if rebalancing {
             None
         } else {
             // A commit in flight across the fault; it must complete.
-            let offsets = owned_offsets(&a[0], 20 + 10 * phase as i64);
+            let offsets = processed_ahead(&a[0], &topic, 10).await;
+            assert!(
+                !offsets.is_empty(),
+                "a[0] owns partitions with known positions"
+            );
             let member = a[0].member.clone();
             Some((
                 offsets.clone(),
@@ -129,6 +166,9 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             Fault::Stop => cluster.stop(coordinator),
         })
         .unwrap();
+        for m in a.iter().chain(&b) {
+            m.release_revocations();
+        }
         let found = new_coordinator(&a.iter().chain(&b).collect::<Vec<_>>(), at, coordinator).await;
         let ra = settle(
             &a.iter().collect::<Vec<_>>(),
@@ -182,17 +222,9 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
                 "{fault:?}: commit across the fault: {outcome:?}"
             );
             assert_eq!(outcome.committed.len(), offsets.len());
+            a[0].ledger.record(&a[0].member, outcome.committed);
+            a[0].state.lock().unwrap().stopped = false;
         }
-        // Committed offsets never go backwards, whatever the fault.
-        let now = read_committed(&a[0], &all).await;
-        for (tp, offset) in &high {
-            let seen = now.get(tp).copied();
-            assert!(
-                seen >= Some(*offset),
-                "{tp:?} went back from {offset} to {seen:?}"
-            );
-        }
-        high = now;
         let max_retry = a
             .iter()
             .chain(&b)
@@ -203,10 +235,15 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             })
             .max();
         report.push(format!(
-            "{fault:?} rebalancing={rebalancing}: every member on a new coordinator after {found:?}, settled after {recovered:?} (classic {ra:?}, kip-848 {rb:?} of that), longest SessionError wait {max_retry:?}"
+            "{fault:?} rebalancing={rebalancing}{under_way}: every member on a new coordinator after {found:?}, settled after {recovered:?} (classic {ra:?}, kip-848 {rb:?} of that), longest SessionError wait {max_retry:?}"
         ));
         block_in_place(|| cluster.start_node(coordinator)).unwrap();
     }
+    // Committed offsets never went backwards, whatever the fault.
+    report.push(group_a.finish(&a.iter().collect::<Vec<_>>()).await);
+    report.push(group_b.finish(&b.iter().collect::<Vec<_>>()).await);
+    drop(a);
+    drop(b);
 
     // A member the coordinator expired loses its partitions and commits
     // nothing for them. The member is frozen, not the coordinator (a
@@ -216,6 +253,7 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     // twice its session timeout, so its heartbeats stop while the
     // coordinator's clock runs.
     let lost_group = crate::unique("lost");
+    let group_lost = TestGroup::new(&bootstrap, &lost_group, &topic);
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let frozen_runtime = std::thread::spawn(move || {
@@ -228,15 +266,26 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     });
     let handle = handle_rx.recv().unwrap();
     let lonely = {
+        // The member and its application both run there, as one process.
         let _inside = handle.enter();
-        Running::start(
-            &bootstrap,
-            classic_config(&lost_group, "range", Duration::from_secs(3)),
-            TOPIC,
-        )
+        group_lost.member(classic_config(&lost_group, "range", Duration::from_secs(3)))
     };
     settle(&[&lonely], &all, Duration::from_secs(30), true).await;
-    let before = commit_owned(std::slice::from_ref(&lonely), 5).await;
+    // Let the application read its positions, then commit by hand what it
+    // processed (its own commits stop there).
+    let started = Instant::now();
+    while lonely.state.lock().unwrap().known(None).len() < all.len() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no positions");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before_offsets = processed_ahead(&lonely, &topic, 5).await;
+    let outcome = lonely.member.commit(before_offsets.clone()).await.unwrap();
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(outcome.committed.len(), all.len());
+    lonely
+        .ledger
+        .record(&lonely.member, outcome.committed.clone());
+    let before = outcome.committed;
     let frozen = Instant::now();
     handle.spawn(async { std::thread::sleep(Duration::from_secs(6)) });
     while !lonely
@@ -252,8 +301,8 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let offsets: BTreeMap<TopicPartition, CommitOffset> = before
-        .keys()
-        .map(|tp| (tp.clone(), CommitOffset::new(50)))
+        .iter()
+        .map(|(tp, offset)| (tp.clone(), CommitOffset::new(offset + 5)))
         .collect();
     // Until it has joined again the member owns nothing, so it commits
     // nothing; once it has (the rejoin can beat this commit), committing
@@ -270,9 +319,19 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
             "a lost member (generation {lost_generation}) committed {outcome:?}"
         );
         settle(&[&lonely], &all, Duration::from_secs(30), true).await;
-        let after = read_committed(&lonely, &all).await;
-        assert_eq!(after, before, "the lost partitions' offsets moved");
+        let after = group_lost
+            .observer
+            .committed(&all.iter().cloned().collect::<Vec<_>>())
+            .await
+            .map(|(_, read)| read);
+        assert_eq!(after, Ok(before), "the lost partitions' offsets moved");
+    } else {
+        lonely.ledger.record(&lonely.member, outcome.committed);
     }
+    report.push(format!(
+        "lost member rejoined before its commit: {rejoined}"
+    ));
+    report.push(group_lost.finish(&[]).await);
     drop(lonely);
     let _ = stop_tx.send(());
     frozen_runtime.join().unwrap();
@@ -281,11 +340,8 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     // is rediscovered elsewhere; the membership is not given up on the
     // member's own clock.
     let kept_group = crate::unique("kept");
-    let patient = Running::start(
-        &bootstrap,
-        classic_config(&kept_group, "range", Duration::from_secs(3)),
-        TOPIC,
-    );
+    let group_kept = TestGroup::new(&bootstrap, &kept_group, &topic);
+    let patient = group_kept.member(classic_config(&kept_group, "range", Duration::from_secs(3)));
     settle(&[&patient], &all, Duration::from_secs(30), true).await;
     let generation = patient.member.generation();
     let coordinator = block_in_place(|| cluster.group_coordinator(&kept_group)).unwrap();
@@ -303,25 +359,20 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
     assert_eq!(patient.member.generation(), generation);
     block_in_place(|| cluster.resume(coordinator)).unwrap();
     settle(&[&patient], &all, Duration::from_secs(60), true).await;
+    report.push(group_kept.finish(&[&patient]).await);
     drop(patient);
 
     // Every node down for 10 s while members join: session errors
     // ("connection refused"), never fatal, then they join by themselves.
-    drop(a);
-    drop(b);
     let c_group = crate::unique("outage-classic");
     let k_group = crate::unique("outage-kip848");
+    let group_c = TestGroup::new(&bootstrap, &c_group, &topic);
+    let group_k = TestGroup::new(&bootstrap, &k_group, &topic);
     let c: Vec<Running> = (0..2)
-        .map(|_| {
-            Running::start(
-                &bootstrap,
-                classic_config(&c_group, "range", Duration::from_secs(6)),
-                TOPIC,
-            )
-        })
+        .map(|_| group_c.member(classic_config(&c_group, "range", Duration::from_secs(6))))
         .collect();
     let k: Vec<Running> = (0..2)
-        .map(|_| Running::start(&bootstrap, consumer_config(&k_group), TOPIC))
+        .map(|_| group_k.member(consumer_config(&k_group)))
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let nodes = cluster.node_ids();
@@ -377,8 +428,51 @@ async fn groups_ride_through_coordinator_faults_and_a_full_outage() {
         waits.iter().max(),
         up.elapsed()
     ));
+    report.push(group_c.finish(&c.iter().collect::<Vec<_>>()).await);
+    report.push(group_k.finish(&k.iter().collect::<Vec<_>>()).await);
     for line in &report {
         eprintln!("{line}");
+    }
+}
+
+/// Waits until the rebalance that the newcomers (the last of `a` and of
+/// `b`) started is seen under way, held open by the members before them:
+/// in the classic group every earlier member holds its revocation and the
+/// coordinator describes the group as `PreparingRebalance`; in the KIP-848
+/// group at least one earlier member holds a revocation and the
+/// coordinator describes it as `Reconciling` (or `Assigning`). Returns
+/// what was seen, for the report.
+async fn rebalance_under_way(
+    group_a: &TestGroup,
+    a: &[Running],
+    group_b: &TestGroup,
+    b: &[Running],
+) -> String {
+    let started = Instant::now();
+    let (earlier_a, earlier_b) = (&a[..a.len() - 1], &b[..b.len() - 1]);
+    loop {
+        let classic_held = earlier_a.iter().all(Running::holding);
+        let consumer_held = earlier_b.iter().any(Running::holding);
+        let classic_state = group_a.observer.describe().await.map(|(state, _)| state);
+        let consumer_state = group_b.observer.consumer_group_state().await;
+        let classic_ok = classic_held && classic_state.as_deref() == Ok("PreparingRebalance");
+        let consumer_ok = consumer_held
+            && consumer_state.as_deref().is_ok_and(|s| {
+                s.eq_ignore_ascii_case("reconciling") || s.eq_ignore_ascii_case("assigning")
+            });
+        if classic_ok && consumer_ok {
+            return format!(
+                " (under way after {:?}: classic {classic_state:?}, kip-848 {consumer_state:?})",
+                started.elapsed()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no rebalance under way to break: classic members holding {:?}, coordinator says {classic_state:?}; kip-848 members holding {:?}, coordinator says {consumer_state:?}",
+            earlier_a.iter().map(Running::holding).collect::<Vec<_>>(),
+            earlier_b.iter().map(Running::holding).collect::<Vec<_>>(),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -404,46 +498,4 @@ async fn new_coordinator(members: &[&Running], since: Instant, old: u32) -> Dura
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Offsets `offset` for every partition `member` owns.
-fn owned_offsets(member: &Running, offset: i64) -> BTreeMap<TopicPartition, CommitOffset> {
-    member
-        .member
-        .assignment()
-        .into_iter()
-        .map(|tp| (tp, CommitOffset::new(offset)))
-        .collect()
-}
-
-/// Every member commits `offset` for what it owns; returns what was committed.
-async fn commit_owned(members: &[Running], offset: i64) -> BTreeMap<TopicPartition, i64> {
-    let mut committed = BTreeMap::new();
-    for m in members {
-        let offsets = owned_offsets(m, offset);
-        let outcome = m
-            .member
-            .commit(offsets.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(outcome.is_ok(), "{outcome:?}");
-        assert_eq!(outcome.committed.len(), offsets.len());
-        committed.extend(outcome.committed);
-    }
-    committed
-}
-
-async fn read_committed(
-    member: &Running,
-    all: &std::collections::BTreeSet<TopicPartition>,
-) -> BTreeMap<TopicPartition, i64> {
-    let partitions: Vec<TopicPartition> = all.iter().cloned().collect();
-    member
-        .member
-        .committed(&partitions)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .filter_map(|(tp, o)| Some((tp, o?.offset)))
-        .collect()
 }
