@@ -75,6 +75,15 @@ pub enum What {
     /// The fault's broker is back (or the fault ended): recovery is
     /// measured from here when the scenario says so.
     Healed(String),
+    /// The watcher saw partitions' leader move (the cluster failing over).
+    LeadersMoved {
+        /// The partitions.
+        partitions: Vec<i32>,
+        /// The node that led them.
+        from: i32,
+        /// The node that leads them now (`-1`: none).
+        to: i32,
+    },
     /// A step of the scenario that is neither (e.g. a member joining).
     Step(String),
     /// A member closed cleanly (committed and left).
@@ -229,6 +238,19 @@ pub fn describe(what: &What) -> String {
         What::Settled => "the group settled".to_owned(),
         What::Fault(text) => format!("FAULT {text}"),
         What::Healed(text) => format!("healed: {text}"),
+        What::LeadersMoved {
+            partitions: moved,
+            from,
+            to,
+        } => format!(
+            "leader of {} moved from node {from} to {}",
+            partitions(moved),
+            if *to < 0 {
+                "none".to_owned()
+            } else {
+                format!("node {to}")
+            }
+        ),
         What::Step(text) => text.clone(),
         What::Left => "closed (committed, left)".to_owned(),
         What::Crashed => "CRASHED (dropped without closing)".to_owned(),

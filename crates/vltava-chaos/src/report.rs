@@ -38,6 +38,8 @@ struct Row {
     worst_duplicates: usize,
     rebalances: usize,
     worst_recovery: Option<Duration>,
+    /// When the leaders moved in the run and fault of the worst recovery.
+    worst_failover: Option<Duration>,
     never_recovered: bool,
 }
 
@@ -56,8 +58,13 @@ fn rows(reports: &[RunReport]) -> BTreeMap<(Scenario, Protocol, &'static str), R
         if a.recoveries.iter().any(|(_, r)| r.is_none()) {
             row.never_recovered = true;
         }
-        if let Some(w) = a.worst_recovery() {
-            row.worst_recovery = Some(row.worst_recovery.map_or(w, |x| x.max(w)));
+        for (i, (_, recovery)) in a.recoveries.iter().enumerate() {
+            if let Some(r) = *recovery
+                && row.worst_recovery.is_none_or(|w| r > w)
+            {
+                row.worst_recovery = Some(r);
+                row.worst_failover = a.failovers.get(i).copied().flatten();
+            }
         }
     }
     rows
@@ -67,8 +74,15 @@ fn recovery(row: &Row) -> String {
     if row.never_recovered {
         return "never".to_owned();
     }
-    row.worst_recovery
-        .map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
+    match (row.worst_recovery, row.worst_failover) {
+        (None, _) => "-".to_owned(),
+        (Some(r), None) => format!("{:.1} s", r.as_secs_f64()),
+        (Some(r), Some(f)) => format!(
+            "{:.1} s (leaders moved at {:.1} s)",
+            r.as_secs_f64(),
+            f.as_secs_f64()
+        ),
+    }
 }
 
 /// The markdown table: one row per scenario and protocol, vltava's figures

@@ -77,7 +77,16 @@ impl RunReport {
             .recoveries
             .iter()
             .zip(&a.produce_recoveries)
-            .map(|((_, r), p)| format!("{} (producer {})", seconds(*r), seconds(*p)))
+            .zip(&a.failovers)
+            .map(|(((_, r), p), f)| match f {
+                Some(f) => format!(
+                    "{} (producer {}, leaders moved {:.1}s)",
+                    seconds(*r),
+                    seconds(*p),
+                    f.as_secs_f64()
+                ),
+                None => format!("{} (producer {})", seconds(*r), seconds(*p)),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let mut out = format!(
@@ -633,15 +642,11 @@ pub(crate) fn watch_leaders(
                 for ((from, to), partitions) in moved {
                     journal.write(
                         Who::Runner,
-                        What::Step(format!(
-                            "leader of {} moved from node {from} to {}",
-                            crate::journal::partitions(&partitions),
-                            if to < 0 {
-                                "none".to_owned()
-                            } else {
-                                format!("node {to}")
-                            }
-                        )),
+                        What::LeadersMoved {
+                            partitions,
+                            from,
+                            to,
+                        },
                     );
                 }
             }

@@ -89,6 +89,7 @@ impl Scenario {
             no_rebalance: false,
             recover_from: RecoverFrom::FaultStart,
             recovery_within: None,
+            failover_within: None,
             errors_reported: false,
         };
         match self {
@@ -99,9 +100,13 @@ impl Scenario {
                 ..base
             },
             // Duplicates only within the uncommitted window; consuming
-            // again within the broker session timeout + 5 s of the kill.
+            // again within the broker session timeout + 5 s of the kill:
+            // 5 s once the cluster has failed over, which it should within
+            // the broker session timeout (later only when the controller
+            // fences late, and then the limit moves with it).
             Scenario::CoordinatorKill => Expect {
                 recovery_within: Some(s.broker_session_timeout + Duration::from_secs(5)),
+                failover_within: Some(s.broker_session_timeout),
                 ..base
             },
             // Non-fatal errors surfaced; consuming again within 10 s of the
