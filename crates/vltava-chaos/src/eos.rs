@@ -50,7 +50,6 @@ pub(crate) async fn run(
         &spec.topic,
         s.partitions,
         s.rate,
-        s.request_timeout,
         journal.clone(),
     )?;
     let mut members = Vec::new();

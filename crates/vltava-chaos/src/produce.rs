@@ -56,11 +56,15 @@ impl SeqProducer {
         topic: &str,
         partitions: i32,
         rate: u32,
-        request_timeout: Duration,
         journal: Arc<Journal>,
     ) -> Result<Self, String> {
-        let mut config = ProducerConfig::new();
-        config.connection.request_timeout = request_timeout;
+        // The producer's defaults (Java's: request timeout 30 s), not the
+        // members' 10 s: acks=all requests to live leaders are held by the
+        // broker until a killed replica leaves the ISR, which takes the
+        // broker session timeout or, on a loaded machine, longer; a 10 s
+        // timeout made them time out and be sent again right as the
+        // cluster failed over, adding seconds to every recovery.
+        let config = ProducerConfig::new();
         let producer = Producer::new(bootstrap, config).map_err(|e| format!("producer: {e}"))?;
         let running = Arc::new(AtomicBool::new(true));
         let topic = topic.to_owned();

@@ -259,7 +259,6 @@ impl Running {
             &spec.topic,
             s.partitions,
             s.rate,
-            s.request_timeout,
             journal.clone(),
         )?;
         let mut run = Self {
