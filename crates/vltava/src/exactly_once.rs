@@ -56,7 +56,7 @@ pub async fn send_consumer_offsets(
         return Ok(());
     }
     producer
-        .send_offsets_to_transaction(&offsets, &metadata)
+        .send_offsets_to_transaction(offsets, &metadata)
         .await
 }
 
