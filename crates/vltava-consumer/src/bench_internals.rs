@@ -87,6 +87,8 @@ impl PollPath {
             &HashMap::new(),
             response,
             false,
+            std::time::Instant::now(),
+            &vltava_net::Jitter::new(),
         );
     }
 

@@ -422,10 +422,14 @@ impl ConsumerBuilder {
         self
     }
 
-    /// The first wait before retrying a failed group or metadata request or
-    /// a fetch from a failed broker (`retry.backoff.ms`, 100 ms); it
-    /// doubles, with jitter, up to
-    /// [`retry_backoff_max`](Self::retry_backoff_max).
+    /// The first wait before retrying a failed group or metadata request, a
+    /// fetch from a failed broker, or a partition whose fetch, reset
+    /// (ListOffsets) or validation (OffsetForLeaderEpoch) the leader
+    /// answered with a retriable error (`retry.backoff.ms`, 100 ms); it
+    /// doubles per failure in a row, with jitter, up to
+    /// [`retry_backoff_max`](Self::retry_backoff_max). A partition's
+    /// backoff ends at its next answer without error, or as soon as the
+    /// metadata names a new leader for it.
     pub fn retry_backoff(mut self, backoff: Duration) -> Self {
         self.retry_backoff = backoff;
         self

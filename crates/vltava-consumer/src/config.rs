@@ -53,10 +53,13 @@ pub struct ConsumerConfig {
     pub buffer_bytes: usize,
     /// `max.poll.records`, 500: the most records one poll returns.
     pub max_poll_records: usize,
-    /// Wait before fetching again from a broker after a failure
-    /// (`retry.backoff.ms`, 100 ms, doubling to 1 s).
+    /// Wait before fetching again from a broker after a failure, and
+    /// before asking again for a partition after a retriable error for it
+    /// (a Fetch, ListOffsets or OffsetForLeaderEpoch answer with, say,
+    /// NOT_LEADER_OR_FOLLOWER): `retry.backoff.ms`, 100 ms, doubling per
+    /// failure in a row, less up to 20% of jitter (KIP-580).
     pub retry_backoff: Duration,
-    /// The longest such wait.
+    /// The longest such wait (`retry.backoff.max.ms`, 1 s).
     pub retry_backoff_max: Duration,
     /// `check.crcs`, on.
     pub check_crcs: bool,

@@ -434,6 +434,22 @@ impl Consumer {
         self.shared.lock().partitions.get(tp)?.position
     }
 
+    /// [`Consumer::position`] with the leader epoch of the record before
+    /// it: the last record `poll` handed out of `tp`, or, before any, the
+    /// epoch that the committed offset, the `seek_with_epoch` or the reset
+    /// it started from carried (`None` when nothing gave one). This is
+    /// what [`Consumer::commit`] commits, and what a commit made
+    /// elsewhere, such as a transaction's
+    /// (`Producer::send_offsets_to_transaction`), should carry: a consumer
+    /// that starts at an offset committed with its epoch validates it
+    /// (KIP-320). Java gets the same from `position` and the last record's
+    /// `leaderEpoch()`.
+    pub fn position_with_epoch(&self, tp: &TopicPartition) -> Option<CommitOffset> {
+        let state = self.shared.lock();
+        let p = state.partitions.get(tp)?;
+        Some(CommitOffset::new(p.position?).leader_epoch(p.last_epoch))
+    }
+
     /// How far `tp`'s position is behind its high watermark, as last seen.
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
         let state = self.shared.lock();

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use vltava_group::offsets::CommitOffset;
-use vltava_meta::{LeaderHints, MetadataClient, RefreshReason};
+use vltava_meta::{LeaderHints, MetadataClient, MetadataSnapshot, RefreshReason};
 use vltava_net::{Backoff, Jitter, NetError, Purpose, Recovery};
 use vltava_wire::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use vltava_wire::messages::offset_for_leader_epoch_request::{
@@ -48,8 +48,11 @@ pub(crate) struct PartitionState {
     /// The position must be validated with OffsetForLeaderEpoch before it
     /// is fetched (a leader change, or a seek to an offset with an epoch).
     pub(crate) awaiting_validation: bool,
-    /// A validation failed with a retriable error: not tried again before.
-    validate_after: Option<Instant>,
+    /// Retriable errors answered for it in a row, and until when it waits
+    /// before it is asked again (reset, validated or fetched alike).
+    retry: Option<Retry>,
+    /// The leader (node id, leader epoch) its request in flight went to.
+    asked_leader: Option<(i32, Option<i32>)>,
     pub(crate) paused: bool,
     /// A fetch or a reset for it is on the wire.
     in_flight: bool,
@@ -62,6 +65,61 @@ pub(crate) struct PartitionState {
     /// Assigned by the group, its committed offset not read yet: neither
     /// fetched nor reset (nor committed) until it is, or until a `seek`.
     pub(crate) awaiting_committed: bool,
+}
+
+/// A partition's retry backoff (KIP-580): after a retriable error for it
+/// in a ListOffsets, OffsetForLeaderEpoch or Fetch answer, the partition
+/// is not asked for again before `until`, which is `retry_backoff` after
+/// the first error and doubles (with jitter) per error in a row up to
+/// `retry_backoff_max`. Its next answer without error forgets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retry {
+    /// Retriable errors in a row.
+    pub(crate) attempts: u32,
+    /// Not asked for again before this...
+    pub(crate) until: Instant,
+    /// ...of the leader (node id, leader epoch) that answered the error. A
+    /// leader that moved since is asked at once: the old leader's error
+    /// says nothing of the new one (the producer's rule, Java's since
+    /// KIP-951).
+    pub(crate) leader: Option<(i32, Option<i32>)>,
+}
+
+impl PartitionState {
+    /// A retriable error answered for the request in flight: the partition
+    /// backs off. Returns the wait.
+    fn back_off(&mut self, now: Instant, backoff: &Backoff, jitter: f64) -> Duration {
+        let attempts = self.retry.map_or(0, |r| r.attempts).saturating_add(1);
+        let wait = backoff.delay(attempts, jitter);
+        self.retry = Some(Retry {
+            attempts,
+            until: now + wait,
+            leader: self.asked_leader,
+        });
+        wait
+    }
+
+    /// Answered without error: the next error starts the backoff over.
+    fn succeeded(&mut self) {
+        self.retry = None;
+    }
+
+    /// Until when the partition waits before it may be asked again of
+    /// `leader` (node id, leader epoch); `None` when it may be now.
+    fn retry_wait(&self, leader: (i32, Option<i32>), now: Instant) -> Option<Instant> {
+        let retry = self.retry?;
+        if retry.until <= now {
+            return None;
+        }
+        if let Some((node, epoch)) = retry.leader {
+            let newer_epoch =
+                matches!((leader.1, epoch), (Some(current), Some(then)) if current > then);
+            if leader.0 != node || newer_epoch {
+                return None;
+            }
+        }
+        Some(retry.until)
+    }
 }
 
 /// A partition's fetched data, waiting for `poll`.
@@ -143,6 +201,24 @@ impl Shared {
         self.lock().errors.push(error);
         self.ready.notify_waiters();
     }
+
+    /// Backs `p` off after a retriable error answered for it (see
+    /// [`Retry`]); returns the wait.
+    fn back_off(&self, p: &mut PartitionState, now: Instant) -> Duration {
+        back_off(&self.config, &self.jitter, p, now)
+    }
+}
+
+/// Backs `p` off after a retriable error answered for it (see [`Retry`]);
+/// returns the wait.
+fn back_off(
+    config: &ConsumerConfig,
+    jitter: &Jitter,
+    p: &mut PartitionState,
+    now: Instant,
+) -> Duration {
+    let backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+    p.back_off(now, &backoff, jitter.next())
 }
 
 /// What came back from a broker.
@@ -219,7 +295,126 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Sends what can be sent; returns when a backed-off broker may be tried.
+/// What one pass over the partitions decided to ask, per broker.
+#[derive(Debug, Default)]
+struct Plan {
+    fetches: BTreeMap<String, BTreeMap<TopicPartition, (PartitionFetch, u64)>>,
+    resets: BTreeMap<String, Vec<(TopicPartition, u64)>>,
+    validations: BTreeMap<String, Vec<Validation>>,
+    /// A partition has no known leader: the metadata is refreshed.
+    missing_leader: bool,
+    /// When a partition or a broker in backoff may be asked again.
+    wake_at: Option<Instant>,
+}
+
+/// Decides what to ask of which broker at `now`, and marks what it asks
+/// in flight: the plain-data half of [`dispatch`] (no I/O).
+fn plan(
+    state: &mut State,
+    snapshot: &MetadataSnapshot,
+    config: &ConsumerConfig,
+    fetching: &HashMap<String, bool>,
+    failures: &HashMap<String, (u32, Instant)>,
+    now: Instant,
+) -> Plan {
+    let mut plan = Plan::default();
+    let wake_at = &mut plan.wake_at;
+    let mut wake = |at: Instant| *wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
+    let over_budget = state.buffered_bytes >= config.buffer_bytes;
+    // A broker is fetched from again only once every partition it
+    // answered for has been handed out (franz-go's lockstep). Fetching
+    // the others meanwhile would long-poll partitions at their log end
+    // for `fetch_max_wait` while the drained ones, which have data,
+    // wait behind that request: one fetch per broker is in flight.
+    let draining: std::collections::HashSet<String> = state
+        .partitions
+        .iter()
+        // A paused partition's data waits for its resumption; the
+        // broker's other partitions are fetched meanwhile.
+        .filter(|(_, p)| p.buffered && !p.paused)
+        .filter_map(|(tp, _)| snapshot.leader(&tp.topic, tp.partition))
+        .map(|l| l.broker.address())
+        .collect();
+    for (tp, p) in state.partitions.iter_mut() {
+        if p.paused || p.in_flight || p.buffered || p.stuck || p.awaiting_committed {
+            continue;
+        }
+        let Some(leader) = snapshot.leader(&tp.topic, tp.partition) else {
+            plan.missing_leader = true;
+            continue;
+        };
+        let broker = leader.broker.address();
+        if let Some(&(_, until)) = failures.get(&broker)
+            && until > now
+        {
+            wake(until);
+            continue;
+        }
+        let leader_id = (leader.broker.node_id, leader.epoch);
+        // A partition in backoff waits alone: the broker's other
+        // partitions are asked for meanwhile.
+        if let Some(until) = p.retry_wait(leader_id, now) {
+            wake(until);
+            continue;
+        }
+        if let Some(offset) = p.position
+            && needs_validation(p, leader.epoch)
+        {
+            match p.last_epoch {
+                Some(epoch) => {
+                    plan.validations
+                        .entry(broker)
+                        .or_default()
+                        .push(Validation {
+                            tp: tp.clone(),
+                            generation: p.generation,
+                            offset,
+                            epoch,
+                            current_leader_epoch: leader.epoch,
+                        });
+                    p.in_flight = true;
+                    p.asked_leader = Some(leader_id);
+                    continue;
+                }
+                // Nothing read yet and no epoch given: nothing to
+                // validate against (Java completes the validation).
+                None => p.awaiting_validation = false,
+            }
+        }
+        if p.awaiting_validation {
+            continue;
+        }
+        match p.position {
+            None => plan
+                .resets
+                .entry(broker)
+                .or_default()
+                .push((tp.clone(), p.generation)),
+            Some(offset) if !over_budget => {
+                if fetching.get(&broker).copied().unwrap_or(false) || draining.contains(&broker) {
+                    continue;
+                }
+                let fetch = PartitionFetch {
+                    fetch_offset: offset,
+                    current_leader_epoch: leader.epoch,
+                    last_fetched_epoch: p.last_epoch,
+                    max_bytes: config.max_partition_fetch_bytes,
+                };
+                plan.fetches
+                    .entry(broker)
+                    .or_default()
+                    .insert(tp.clone(), (fetch, p.generation));
+            }
+            Some(_) => continue,
+        }
+        p.in_flight = true;
+        p.asked_leader = Some(leader_id);
+    }
+    plan
+}
+
+/// Sends what can be sent; returns when a partition or a broker in
+/// backoff may be asked again.
 fn dispatch(
     shared: &Arc<Shared>,
     sessions: &mut HashMap<String, FetchSession>,
@@ -230,112 +425,20 @@ fn dispatch(
 ) -> Option<Instant> {
     let snapshot = shared.meta.snapshot();
     let config = &shared.config;
-    let mut wake_at: Option<Instant> = None;
-    let mut fetches: BTreeMap<String, BTreeMap<TopicPartition, (PartitionFetch, u64)>> =
-        BTreeMap::new();
-    let mut resets: BTreeMap<String, Vec<(TopicPartition, u64)>> = BTreeMap::new();
-    let mut validations: BTreeMap<String, Vec<Validation>> = BTreeMap::new();
-    let mut missing_leader = false;
-    {
-        let mut state = shared.lock();
-        let over_budget = state.buffered_bytes >= config.buffer_bytes;
-        // A broker is fetched from again only once every partition it
-        // answered for has been handed out (franz-go's lockstep). Fetching
-        // the others meanwhile would long-poll partitions at their log end
-        // for `fetch_max_wait` while the drained ones, which have data,
-        // wait behind that request: one fetch per broker is in flight.
-        let draining: std::collections::HashSet<String> = state
-            .partitions
-            .iter()
-            // A paused partition's data waits for its resumption; the
-            // broker's other partitions are fetched meanwhile.
-            .filter(|(_, p)| p.buffered && !p.paused)
-            .filter_map(|(tp, _)| snapshot.leader(&tp.topic, tp.partition))
-            .map(|l| l.broker.address())
-            .collect();
-        for (tp, p) in state.partitions.iter_mut() {
-            if p.paused || p.in_flight || p.buffered || p.stuck || p.awaiting_committed {
-                continue;
-            }
-            let Some(leader) = snapshot.leader(&tp.topic, tp.partition) else {
-                missing_leader = true;
-                continue;
-            };
-            let broker = leader.broker.address();
-            if let Some(&(_, until)) = failures.get(&broker)
-                && until > now
-            {
-                wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
-                continue;
-            }
-            if let Some(offset) = p.position
-                && needs_validation(p, leader.epoch, now, &mut wake_at)
-            {
-                match p.last_epoch {
-                    Some(epoch) => {
-                        validations.entry(broker).or_default().push(Validation {
-                            tp: tp.clone(),
-                            generation: p.generation,
-                            offset,
-                            epoch,
-                            current_leader_epoch: leader.epoch,
-                        });
-                        continue;
-                    }
-                    // Nothing read yet and no epoch given: nothing to
-                    // validate against (Java completes the validation).
-                    None => p.awaiting_validation = false,
-                }
-            }
-            if p.awaiting_validation {
-                continue;
-            }
-            match p.position {
-                None => resets
-                    .entry(broker)
-                    .or_default()
-                    .push((tp.clone(), p.generation)),
-                Some(offset) if !over_budget => {
-                    if fetching.get(&broker).copied().unwrap_or(false) || draining.contains(&broker)
-                    {
-                        continue;
-                    }
-                    let fetch = PartitionFetch {
-                        fetch_offset: offset,
-                        current_leader_epoch: leader.epoch,
-                        last_fetched_epoch: p.last_epoch,
-                        max_bytes: config.max_partition_fetch_bytes,
-                    };
-                    fetches
-                        .entry(broker)
-                        .or_default()
-                        .insert(tp.clone(), (fetch, p.generation));
-                }
-                Some(_) => {}
-            }
-        }
-        for asked in resets.values() {
-            for (tp, _) in asked {
-                if let Some(p) = state.partitions.get_mut(tp) {
-                    p.in_flight = true;
-                }
-            }
-        }
-        for asked in validations.values() {
-            for v in asked {
-                if let Some(p) = state.partitions.get_mut(&v.tp) {
-                    p.in_flight = true;
-                }
-            }
-        }
-        for wanted in fetches.values() {
-            for tp in wanted.keys() {
-                if let Some(p) = state.partitions.get_mut(tp) {
-                    p.in_flight = true;
-                }
-            }
-        }
-    }
+    let Plan {
+        fetches,
+        resets,
+        validations,
+        missing_leader,
+        wake_at,
+    } = plan(
+        &mut shared.lock(),
+        &snapshot,
+        config,
+        fetching,
+        failures,
+        now,
+    );
     if missing_leader {
         shared.meta.request_refresh(RefreshReason::Explicit);
     }
@@ -425,33 +528,18 @@ fn dispatch(
 /// waits for a validation already, or the metadata shows a leader epoch
 /// newer than the one it was fetched under (the leader changed: its log
 /// may have been truncated below the position). Records the epoch it
-/// fetches under otherwise. A partition in a retry backoff waits.
-fn needs_validation(
-    p: &mut PartitionState,
-    leader_epoch: Option<i32>,
-    now: Instant,
-    wake_at: &mut Option<Instant>,
-) -> bool {
+/// fetches under otherwise.
+fn needs_validation(p: &mut PartitionState, leader_epoch: Option<i32>) -> bool {
     if let (Some(known), Some(current)) = (p.leader_epoch, leader_epoch)
         && current > known
         && p.last_epoch.is_some()
     {
         p.awaiting_validation = true;
     }
-    if !p.awaiting_validation {
-        if leader_epoch.is_some() {
-            p.leader_epoch = leader_epoch;
-        }
-        return false;
+    if !p.awaiting_validation && leader_epoch.is_some() {
+        p.leader_epoch = leader_epoch;
     }
-    match p.validate_after {
-        Some(at) if at > now => {
-            *wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
-            // Waiting: neither validated nor fetched meanwhile.
-            false
-        }
-        _ => true,
-    }
+    p.awaiting_validation
 }
 
 /// OffsetForLeaderEpoch as a consumer sends it (v3+: replica id -1, a
@@ -571,6 +659,7 @@ fn handle(
                 &ids,
                 response,
                 matches!(outcome, crate::fetch_session::SessionOutcome::Reset(_)),
+                Instant::now(),
             );
         }
         Outcome::Reset {
@@ -587,7 +676,7 @@ fn handle(
                 }
             };
             failures.remove(&broker);
-            handle_reset(shared, &asked, &response);
+            handle_reset(shared, &asked, &response, Instant::now());
         }
         Outcome::Validate {
             broker,
@@ -649,12 +738,17 @@ fn broker_failed(
     });
 }
 
+/// Takes a Fetch answer for the partitions `asked` (partition,
+/// generation, fetch offset) at `now`. With `session_reset` the broker
+/// ended the fetch session and the answer holds no data: the partitions
+/// are asked again.
 fn handle_fetch(
     shared: &Shared,
     asked: &[(TopicPartition, u64, i64)],
     ids: &HashMap<Uuid, String>,
     response: FetchResponse,
     session_reset: bool,
+    now: Instant,
 ) {
     let mut state = shared.lock();
     let arrival = buffer_fetch(
@@ -665,6 +759,8 @@ fn handle_fetch(
         ids,
         response,
         session_reset,
+        now,
+        &shared.jitter,
     );
     drop(state);
     for (tp, code) in arrival.refresh {
@@ -688,6 +784,10 @@ pub(crate) struct Arrival {
 /// The state's side of a Fetch answer for the partitions in `asked`
 /// (`(partition, generation, fetch offset)`): data is buffered for `poll`,
 /// positions move on a diverging epoch, errors are queued. No I/O.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fetcher's shared parts one by one, so that the benches drive it without a broker"
+)]
 pub(crate) fn buffer_fetch(
     state: &mut State,
     config: &ConsumerConfig,
@@ -696,6 +796,8 @@ pub(crate) fn buffer_fetch(
     ids: &HashMap<Uuid, String>,
     response: FetchResponse,
     session_reset: bool,
+    now: Instant,
+    jitter: &Jitter,
 ) -> Arrival {
     let mut answered: HashMap<
         TopicPartition,
@@ -723,11 +825,19 @@ pub(crate) fn buffer_fetch(
         if p.generation != *generation || p.position != Some(*fetch_offset) {
             continue;
         }
-        // An incremental answer leaves out partitions with nothing new.
+        if session_reset {
+            continue;
+        }
+        // An incremental answer leaves out partitions with nothing new
+        // (and no error).
         let Some(data) = answered.remove(tp) else {
+            p.succeeded();
             continue;
         };
         let code = ErrorCode::from(data.error_code);
+        if code.is_ok() {
+            p.succeeded();
+        }
         match code {
             ErrorCode::NONE
                 if data.diverging_epoch.epoch >= 0 && data.diverging_epoch.end_offset >= 0 =>
@@ -794,18 +904,21 @@ pub(crate) fn buffer_fetch(
                 }
             }
             code => match Recovery::of_code(code) {
-                Some(Recovery::RefreshMetadata | Recovery::Unreachable) => {
-                    stats.partition_error();
-                    tracing::info!(
-                        partition = %tp,
-                        code = %code,
-                        "the partition's leader moved or is unknown; refreshing metadata"
-                    );
-                    refresh.push((tp.clone(), code));
-                }
                 Some(class) if class.is_retriable() => {
                     stats.partition_error();
-                    tracing::debug!(partition = %tp, code = %code, "retriable fetch error");
+                    let wait = back_off(config, jitter, p, now);
+                    let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    if class.refreshes_metadata() {
+                        tracing::info!(
+                            partition = %tp,
+                            code = %code,
+                            retry_in_ms,
+                            "the partition's leader moved or is unknown; refreshing metadata"
+                        );
+                        refresh.push((tp.clone(), code));
+                    } else {
+                        tracing::debug!(partition = %tp, code = %code, retry_in_ms, "retriable fetch error; the partition backs off");
+                    }
                 }
                 _ => {
                     stats.partition_error();
@@ -853,7 +966,6 @@ fn truncated(
         "log truncation detected (KIP-320): records below the position are gone from the leader's log"
     );
     p.awaiting_validation = false;
-    p.validate_after = None;
     if policy == OffsetReset::None {
         p.stuck = true;
         return Some(ConsumeError::LogTruncation {
@@ -918,10 +1030,12 @@ fn handle_validation(
         }
         let Some(&(code, epoch, end_offset)) = answered.get(&(v.tp.topic.as_str(), v.tp.partition))
         else {
-            p.validate_after = Some(now + shared.config.retry_backoff);
+            // Not answered for: asked again after the backoff.
+            shared.back_off(p, now);
             continue;
         };
         if code.is_ok() {
+            p.succeeded();
             p.leader_epoch = v.current_leader_epoch.or(p.leader_epoch);
             if epoch < 0 || end_offset < 0 {
                 let error = truncated(
@@ -950,15 +1064,19 @@ fn handle_validation(
             } else {
                 tracing::debug!(partition = %v.tp, position = v.offset, epoch = v.epoch, end_offset, "position validated");
                 p.awaiting_validation = false;
-                p.validate_after = None;
             }
             continue;
         }
         shared.stats.partition_error();
         match Recovery::of_code(code) {
             Some(class) if class.is_retriable() => {
-                tracing::debug!(partition = %v.tp, code = %code, "validating the position failed; trying again");
-                p.validate_after = Some(now + shared.config.retry_backoff);
+                let wait = shared.back_off(p, now);
+                tracing::debug!(
+                    partition = %v.tp,
+                    code = %code,
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "validating the position failed; the partition backs off"
+                );
                 if class.refreshes_metadata() {
                     refresh.push((v.tp.clone(), code));
                 }
@@ -983,12 +1101,19 @@ fn handle_validation(
     }
 }
 
-fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &ListOffsetsResponse) {
-    let mut answered: HashMap<(String, i32), (ErrorCode, i64, i32)> = HashMap::new();
+/// Takes the ListOffsets answer for the partitions `asked` (partition,
+/// generation) to reset, at `now`.
+fn handle_reset(
+    shared: &Shared,
+    asked: &[(TopicPartition, u64)],
+    response: &ListOffsetsResponse,
+    now: Instant,
+) {
+    let mut answered: HashMap<(&str, i32), (ErrorCode, i64, i32)> = HashMap::new();
     for t in &response.topics {
         for p in &t.partitions {
             answered.insert(
-                (t.name.clone(), p.partition_index),
+                (t.name.as_str(), p.partition_index),
                 (ErrorCode::from(p.error_code), p.offset, p.leader_epoch),
             );
         }
@@ -1004,10 +1129,13 @@ fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &Lis
         if p.generation != *generation || p.position.is_some() {
             continue;
         }
-        let Some(&(code, offset, epoch)) = answered.get(&(tp.topic.clone(), tp.partition)) else {
-            continue;
-        };
+        let (code, offset, epoch) = answered
+            .get(&(tp.topic.as_str(), tp.partition))
+            .copied()
+            // Not answered for: as a retriable error.
+            .unwrap_or((ErrorCode::NONE, -1, -1));
         if code.is_ok() && offset >= 0 {
+            p.succeeded();
             if shared.config.offset_reset == OffsetReset::None {
                 p.stuck = true;
                 state.errors.push(ConsumeError::OutOfRange {
@@ -1022,15 +1150,31 @@ fn handle_reset(shared: &Shared, asked: &[(TopicPartition, u64)], response: &Lis
                 p.leader_epoch = None;
                 p.awaiting_validation = false;
             }
-        } else if Recovery::of_code(code).is_some_and(|r| r.refreshes_metadata()) {
-            refresh.push((tp.clone(), code));
-        } else if code.is_err() && !Recovery::of_code(code).is_some_and(Recovery::is_retriable) {
-            p.stuck = true;
-            state.errors.push(ConsumeError::Partition {
-                tp: tp.clone(),
-                code,
-            });
-            reported = true;
+            continue;
+        }
+        match Recovery::of_code(code) {
+            Some(class) if !class.is_retriable() => {
+                tracing::warn!(partition = %tp, code = %code, "resetting the position failed; the partition stops");
+                p.stuck = true;
+                state.errors.push(ConsumeError::Partition {
+                    tp: tp.clone(),
+                    code,
+                });
+                reported = true;
+            }
+            // Retriable, or no offset in the answer.
+            class => {
+                let wait = shared.back_off(p, now);
+                tracing::debug!(
+                    partition = %tp,
+                    code = %code,
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "resetting the position failed; the partition backs off"
+                );
+                if class.is_some_and(Recovery::refreshes_metadata) {
+                    refresh.push((tp.clone(), code));
+                }
+            }
         }
     }
     drop(state);
@@ -1048,13 +1192,22 @@ pub(crate) const POLL_SLICE: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
-    use vltava_meta::MetadataConfig;
+    use vltava_meta::{Interest, MetadataConfig, RefreshPolicy};
     use vltava_net::{BrokerPool, PoolConfig};
+    use vltava_wire::messages::MetadataResponse;
     use vltava_wire::messages::fetch_response::{
         EpochEndOffset, FetchableTopicResponse, PartitionData,
     };
+    use vltava_wire::messages::list_offsets_response::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+    use vltava_wire::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
 
     use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
 
     /// A fetcher's shared state over a metadata client that talks to
     /// nobody (these tests feed answers by hand).
@@ -1118,6 +1271,7 @@ mod tests {
             &HashMap::new(),
             answer(&tp, diverged),
             false,
+            Instant::now(),
         );
         let state = shared.lock();
         let p = &state.partitions[&tp];
@@ -1166,6 +1320,7 @@ mod tests {
             &HashMap::new(),
             answer(&tp, diverged),
             false,
+            Instant::now(),
         );
         let state = shared.lock();
         let p = &state.partitions[&tp];
@@ -1199,13 +1354,11 @@ mod tests {
 
     #[test]
     fn a_newer_leader_epoch_in_the_metadata_asks_for_validation_first() {
-        let now = Instant::now();
-        let mut wake = None;
         let mut p = read_in_epoch_3();
-        assert!(!needs_validation(&mut p, Some(3), now, &mut wake));
+        assert!(!needs_validation(&mut p, Some(3)));
         assert!(!p.awaiting_validation);
         // The leader changed: validate before fetching.
-        assert!(needs_validation(&mut p, Some(4), now, &mut wake));
+        assert!(needs_validation(&mut p, Some(4)));
         assert!(p.awaiting_validation);
         assert_eq!(
             p.leader_epoch,
@@ -1214,40 +1367,55 @@ mod tests {
         );
         // Until the answer, every pass asks again (the in-flight mark
         // keeps it from being sent twice).
-        assert!(needs_validation(&mut p, Some(4), now, &mut wake));
-        assert_eq!(wake, None);
+        assert!(needs_validation(&mut p, Some(4)));
     }
 
     #[test]
     fn a_position_without_an_epoch_is_not_validated_and_follows_the_leader() {
-        let now = Instant::now();
-        let mut wake = None;
         // Reset by the policy, nothing read yet: no epoch to validate.
         let mut p = PartitionState {
             position: Some(0),
             ..Default::default()
         };
-        assert!(!needs_validation(&mut p, Some(7), now, &mut wake));
+        assert!(!needs_validation(&mut p, Some(7)));
         assert_eq!(p.leader_epoch, Some(7));
-        assert!(!needs_validation(&mut p, Some(8), now, &mut wake));
+        assert!(!needs_validation(&mut p, Some(8)));
         assert_eq!(p.leader_epoch, Some(8));
         assert!(!p.awaiting_validation);
     }
 
-    #[test]
-    fn a_validation_in_backoff_waits_and_says_until_when() {
+    #[tokio::test]
+    async fn a_validation_in_backoff_waits_and_says_until_when() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
         let now = Instant::now();
-        let later = now + Duration::from_millis(100);
-        let mut wake = None;
-        let mut p = PartitionState {
-            awaiting_validation: true,
-            validate_after: Some(later),
-            ..read_in_epoch_3()
-        };
-        assert!(!needs_validation(&mut p, Some(4), now, &mut wake));
-        assert!(p.awaiting_validation, "still to be validated");
-        assert_eq!(wake, Some(later));
-        assert!(needs_validation(&mut p, Some(4), later, &mut wake));
+        let later = now + 100 * MS;
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                awaiting_validation: true,
+                retry: Some(Retry {
+                    attempts: 1,
+                    until: later,
+                    leader: Some((1, Some(4))),
+                }),
+                ..read_in_epoch_3()
+            },
+        );
+        let leaders = snapshot(&[(0, 1, 4)]);
+        let waiting = plan_at(&shared, &leaders, now);
+        assert!(asked(&waiting).is_empty(), "{waiting:?}");
+        assert_eq!(waiting.wake_at, Some(later));
+        {
+            let state = shared.lock();
+            let p = &state.partitions[&tp];
+            assert!(
+                p.awaiting_validation && !p.in_flight,
+                "still to be validated"
+            );
+        }
+        let due = plan_at(&shared, &leaders, later);
+        assert_eq!(asked(&due), [("validate", tp.clone())]);
     }
 
     #[test]
@@ -1431,7 +1599,9 @@ mod tests {
         let p = &state.partitions[&tp];
         assert_eq!(p.position, Some(120));
         assert!(p.awaiting_validation && !p.in_flight && !p.stuck);
-        assert_eq!(p.validate_after, Some(now + shared.config.retry_backoff));
+        let retry = p.retry.expect("backing off");
+        assert_eq!(retry.attempts, 1);
+        assert_within_backoff(retry.until - now, shared.config.retry_backoff);
         assert!(state.errors.is_empty());
     }
 
@@ -1497,9 +1667,419 @@ mod tests {
             &HashMap::new(),
             answer(&tp, data),
             false,
+            Instant::now(),
         );
         let state = shared.lock();
         assert!(state.completed.is_empty());
         assert_eq!(state.partitions[&tp].position, Some(50));
+    }
+
+    /// A metadata snapshot of topic `t` (id 1) on brokers 1-3, with each
+    /// `(partition, leader's node id, leader epoch)` given.
+    fn snapshot(leaders: &[(i32, i32, i32)]) -> Arc<MetadataSnapshot> {
+        let mut policy = RefreshPolicy::new(
+            MetadataConfig::new().interest(Interest::topics(["t"])),
+            vec!["127.0.0.1:9091".to_owned()],
+            1,
+        );
+        let now = Instant::now();
+        let refresh = policy.poll_refresh(now).expect("a first refresh is due");
+        let response = MetadataResponse {
+            brokers: (1..=3)
+                .map(|id| MetadataResponseBroker {
+                    node_id: id,
+                    host: "127.0.0.1".into(),
+                    port: 9090 + id,
+                    ..Default::default()
+                })
+                .collect(),
+            cluster_id: Some("cluster".into()),
+            controller_id: 1,
+            topics: vec![MetadataResponseTopic {
+                name: Some("t".into()),
+                topic_id: Uuid::from_u128(1),
+                partitions: leaders
+                    .iter()
+                    .map(|&(partition, leader, epoch)| MetadataResponsePartition {
+                        partition_index: partition,
+                        leader_id: leader,
+                        leader_epoch: epoch,
+                        replica_nodes: vec![1, 2, 3],
+                        isr_nodes: vec![1, 2, 3],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        policy
+            .handle_response(refresh.id, 12, &response, now)
+            .expect("the refresh in flight")
+    }
+
+    /// What the fetcher would ask at `now`, with no broker failing and no
+    /// fetch in flight (and the partitions asked are marked in flight).
+    fn plan_at(shared: &Shared, snapshot: &MetadataSnapshot, now: Instant) -> Plan {
+        plan(
+            &mut shared.lock(),
+            snapshot,
+            &shared.config,
+            &HashMap::new(),
+            &HashMap::new(),
+            now,
+        )
+    }
+
+    /// What a plan asks: validations, then resets, then fetches.
+    fn asked(plan: &Plan) -> Vec<(&'static str, TopicPartition)> {
+        let validations = plan.validations.values().flatten().map(|v| &v.tp);
+        let resets = plan.resets.values().flatten().map(|(tp, _)| tp);
+        let fetches = plan.fetches.values().flat_map(BTreeMap::keys);
+        validations
+            .map(|tp| ("validate", tp.clone()))
+            .chain(resets.map(|tp| ("reset", tp.clone())))
+            .chain(fetches.map(|tp| ("fetch", tp.clone())))
+            .collect()
+    }
+
+    /// `wait` is the backoff `full` less its jitter (up to 20% off).
+    fn assert_within_backoff(wait: Duration, full: Duration) {
+        assert!(
+            wait <= full && wait + Duration::from_micros(1) >= full.mul_f64(0.8),
+            "waited {wait:?}, the backoff is {full:?} less up to 20%"
+        );
+    }
+
+    /// A Fetch answer refusing `tp` with `code`.
+    fn refused(tp: &TopicPartition, code: ErrorCode) -> FetchResponse {
+        answer(
+            tp,
+            PartitionData {
+                error_code: code.code(),
+                high_watermark: -1,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// A Fetch answer for `tp` with nothing new: no error, no records.
+    fn nothing_new(tp: &TopicPartition) -> FetchResponse {
+        answer(
+            tp,
+            PartitionData {
+                high_watermark: 10,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Fetches `t-0` at `now` and answers with `code`; returns the wait
+    /// before it may be fetched again, checked against what the fetcher
+    /// asks just before that (nothing of it) and when it says to wake up.
+    fn fetch_refused(
+        shared: &Shared,
+        leaders: &MetadataSnapshot,
+        code: ErrorCode,
+        now: Instant,
+    ) -> Duration {
+        let tp = TopicPartition::new("t", 0);
+        let sent = plan_at(shared, leaders, now);
+        assert!(asked(&sent).contains(&("fetch", tp.clone())), "{sent:?}");
+        let offset = shared.lock().partitions[&tp].position.unwrap();
+        handle_fetch(
+            shared,
+            &[(tp.clone(), 0, offset)],
+            &HashMap::new(),
+            refused(&tp, code),
+            false,
+            now,
+        );
+        let until = shared.lock().partitions[&tp]
+            .retry
+            .expect("backing off")
+            .until;
+        let waiting = plan_at(shared, leaders, until - MS);
+        assert!(
+            !asked(&waiting).iter().any(|(_, asked)| *asked == tp),
+            "{code}: asked again {:?} after the error",
+            until - MS - now
+        );
+        assert_eq!(waiting.wake_at, Some(until), "{code}");
+        until - now
+    }
+
+    #[tokio::test]
+    async fn repeated_retriable_fetch_errors_are_spaced_by_a_growing_capped_backoff() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(10),
+                ..Default::default()
+            },
+        );
+        // The leader answers the same way whatever the metadata says.
+        let leaders = snapshot(&[(0, 1, 5)]);
+        let (first, max) = (shared.config.retry_backoff, shared.config.retry_backoff_max);
+        assert_eq!((first, max), (100 * MS, 1000 * MS), "the defaults");
+        let mut now = Instant::now();
+        let mut waits = Vec::new();
+        for code in [
+            ErrorCode::UNKNOWN_LEADER_EPOCH,
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ErrorCode::OFFSET_NOT_AVAILABLE,
+            ErrorCode::REPLICA_NOT_AVAILABLE,
+            ErrorCode::KAFKA_STORAGE_ERROR,
+            ErrorCode::LEADER_NOT_AVAILABLE,
+            ErrorCode::UNKNOWN_LEADER_EPOCH,
+        ] {
+            let wait = fetch_refused(&shared, &leaders, code, now);
+            waits.push(wait);
+            now += wait;
+        }
+        for (wait, full) in waits.iter().zip([100, 200, 400, 800, 1000, 1000, 1000]) {
+            assert_within_backoff(*wait, full * MS);
+        }
+        assert_eq!(shared.lock().partitions[&tp].retry.unwrap().attempts, 7);
+        assert!(shared.lock().errors.is_empty(), "retriable: not reported");
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_error_forgets_the_backoff() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(10),
+                ..Default::default()
+            },
+        );
+        let leaders = snapshot(&[(0, 1, 5)]);
+        let mut now = Instant::now();
+        for _ in 0..3 {
+            now += fetch_refused(&shared, &leaders, ErrorCode::UNKNOWN_LEADER_EPOCH, now);
+        }
+        // The fourth fetch is answered with nothing new, and no error.
+        assert_eq!(
+            asked(&plan_at(&shared, &leaders, now)),
+            [("fetch", tp.clone())]
+        );
+        handle_fetch(
+            &shared,
+            &[(tp.clone(), 0, 10)],
+            &HashMap::new(),
+            nothing_new(&tp),
+            false,
+            now,
+        );
+        assert_eq!(shared.lock().partitions[&tp].retry, None);
+        // The next error waits the first backoff again.
+        let wait = fetch_refused(&shared, &leaders, ErrorCode::UNKNOWN_LEADER_EPOCH, now);
+        assert_within_backoff(wait, 100 * MS);
+        now += wait;
+        now += fetch_refused(&shared, &leaders, ErrorCode::UNKNOWN_LEADER_EPOCH, now);
+        // An incremental answer that leaves the partition out (nothing new
+        // for it) is an answer without error too.
+        assert_eq!(
+            asked(&plan_at(&shared, &leaders, now)),
+            [("fetch", tp.clone())]
+        );
+        handle_fetch(
+            &shared,
+            &[(tp.clone(), 0, 10)],
+            &HashMap::new(),
+            FetchResponse::default(),
+            false,
+            now,
+        );
+        assert_eq!(shared.lock().partitions[&tp].retry, None);
+        assert_eq!(
+            asked(&plan_at(&shared, &leaders, now)),
+            [("fetch", tp.clone())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partition_in_backoff_does_not_hold_back_the_others_of_its_broker() {
+        let shared = shared();
+        let [t0, t1, t2] = [0, 1, 2].map(|p| TopicPartition::new("t", p));
+        {
+            let mut state = shared.lock();
+            for tp in [&t0, &t1] {
+                state.partitions.insert(
+                    tp.clone(),
+                    PartitionState {
+                        position: Some(10),
+                        ..Default::default()
+                    },
+                );
+            }
+            // t-2 has no position yet: it is reset first.
+            state
+                .partitions
+                .insert(t2.clone(), PartitionState::default());
+        }
+        // One broker leads all three.
+        let leaders = snapshot(&[(0, 1, 5), (1, 1, 5), (2, 1, 5)]);
+        let now = Instant::now();
+        let sent = plan_at(&shared, &leaders, now);
+        assert_eq!(
+            asked(&sent),
+            [
+                ("reset", t2.clone()),
+                ("fetch", t0.clone()),
+                ("fetch", t1.clone())
+            ]
+        );
+        // t-0 is refused, t-1 has nothing new yet; t-2's reset fails too.
+        let mut fetched = refused(&t0, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        fetched.responses[0].partitions.push(PartitionData {
+            partition_index: 1,
+            high_watermark: 10,
+            ..Default::default()
+        });
+        handle_fetch(
+            &shared,
+            &[(t0.clone(), 0, 10), (t1.clone(), 0, 10)],
+            &HashMap::new(),
+            fetched,
+            false,
+            now,
+        );
+        handle_reset(
+            &shared,
+            &[(t2.clone(), 0)],
+            &reset_answer(&t2, ErrorCode::OFFSET_NOT_AVAILABLE, -1),
+            now,
+        );
+        // At once, the broker is asked for t-1 alone.
+        let next = plan_at(&shared, &leaders, now);
+        assert_eq!(asked(&next), [("fetch", t1.clone())]);
+        let until = {
+            let state = shared.lock();
+            let t0_until = state.partitions[&t0].retry.unwrap().until;
+            let t2_until = state.partitions[&t2].retry.unwrap().until;
+            t0_until.min(t2_until)
+        };
+        assert_eq!(
+            next.wake_at,
+            Some(until),
+            "woken for the first backoff's end"
+        );
+        // And the others come back once their backoff is over.
+        handle_fetch(
+            &shared,
+            &[(t1.clone(), 0, 10)],
+            &HashMap::new(),
+            nothing_new(&t1),
+            false,
+            now,
+        );
+        let later = now + 100 * MS;
+        assert_eq!(
+            asked(&plan_at(&shared, &leaders, later)),
+            [
+                ("reset", t2.clone()),
+                ("fetch", t0.clone()),
+                ("fetch", t1.clone())
+            ]
+        );
+    }
+
+    fn reset_answer(tp: &TopicPartition, code: ErrorCode, offset: i64) -> ListOffsetsResponse {
+        ListOffsetsResponse {
+            topics: vec![ListOffsetsTopicResponse {
+                name: tp.topic.clone(),
+                partitions: vec![ListOffsetsPartitionResponse {
+                    partition_index: tp.partition,
+                    error_code: code.code(),
+                    offset,
+                    leader_epoch: if offset >= 0 { 5 } else { -1 },
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_that_fails_backs_off_until_it_is_answered() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared
+            .lock()
+            .partitions
+            .insert(tp.clone(), PartitionState::default());
+        let leaders = snapshot(&[(0, 1, 5)]);
+        let mut now = Instant::now();
+        let answers = [
+            reset_answer(&tp, ErrorCode::NOT_LEADER_OR_FOLLOWER, -1),
+            reset_answer(&tp, ErrorCode::OFFSET_NOT_AVAILABLE, -1),
+            // The partition left out of the answer.
+            ListOffsetsResponse::default(),
+        ];
+        for (answer, full) in answers.iter().zip([100, 200, 400]) {
+            assert_eq!(
+                asked(&plan_at(&shared, &leaders, now)),
+                [("reset", tp.clone())]
+            );
+            handle_reset(&shared, &[(tp.clone(), 0)], answer, now);
+            let until = shared.lock().partitions[&tp].retry.unwrap().until;
+            assert_within_backoff(until - now, full * MS);
+            let waiting = plan_at(&shared, &leaders, until - MS);
+            assert!(asked(&waiting).is_empty(), "{waiting:?}");
+            assert_eq!(waiting.wake_at, Some(until));
+            now = until;
+        }
+        assert_eq!(
+            asked(&plan_at(&shared, &leaders, now)),
+            [("reset", tp.clone())]
+        );
+        handle_reset(
+            &shared,
+            &[(tp.clone(), 0)],
+            &reset_answer(&tp, ErrorCode::NONE, 42),
+            now,
+        );
+        let state = shared.lock();
+        let p = &state.partitions[&tp];
+        assert_eq!((p.position, p.last_epoch), (Some(42), Some(5)));
+        assert_eq!(p.retry, None);
+        assert!(state.errors.is_empty(), "{:?}", state.errors);
+    }
+
+    #[tokio::test]
+    async fn a_partition_whose_leader_moved_is_asked_at_once_despite_its_backoff() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(10),
+                ..Default::default()
+            },
+        );
+        let old = snapshot(&[(0, 1, 5)]);
+        let mut now = Instant::now();
+        let mut wait = Duration::ZERO;
+        for _ in 0..4 {
+            now += wait;
+            wait = fetch_refused(&shared, &old, ErrorCode::NOT_LEADER_OR_FOLLOWER, now);
+        }
+        assert!(wait > 500 * MS, "{wait:?}");
+        let meanwhile = now + wait / 2;
+        // The same leader, at the same epoch: still waiting.
+        assert!(asked(&plan_at(&shared, &old, meanwhile)).is_empty());
+        // Another broker leads now, or the same one at a newer epoch: the
+        // old leader's refusal says nothing of it.
+        for moved in [snapshot(&[(0, 2, 6)]), snapshot(&[(0, 1, 6)])] {
+            let sent = plan_at(&shared, &moved, meanwhile);
+            assert_eq!(asked(&sent), [("fetch", tp.clone())]);
+            shared.lock().partitions.get_mut(&tp).unwrap().in_flight = false;
+        }
     }
 }

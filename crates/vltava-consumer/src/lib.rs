@@ -11,10 +11,14 @@
 //!   flight per leader (each with its session), fetching a broker again
 //!   once everything it answered was handed out; resets positions by the
 //!   policy (ListOffsets); buffers within `buffer_bytes`; follows leader
-//!   changes (metadata refresh, KIP-951 hints). Positions are validated
-//!   (KIP-320) as the Java client and franz-go do: after a leader change
-//!   (a newer leader epoch in the metadata) and after a start or a seek at
-//!   an offset that carries a leader epoch (committed offsets do), an
+//!   changes (metadata refresh, KIP-951 hints); backs off a partition
+//!   answered with a retriable error (`retry_backoff`, doubling up to
+//!   `retry_backoff_max`, KIP-580) while its broker's other partitions
+//!   are fetched, until a new leader or an answer without error.
+//!   Positions are validated (KIP-320) as the Java client and franz-go
+//!   do: after a leader change (a newer leader epoch in the metadata) and
+//!   after a start or a seek at an offset that carries a leader epoch
+//!   (committed offsets do), an
 //!   OffsetForLeaderEpoch request asks the leader where the epoch of the
 //!   last record read ends in its log before the partition is fetched
 //!   again; a Fetch answer's diverging epoch says the same. A log

@@ -28,28 +28,10 @@ use vltava_wire::messages::{OffsetCommitRequest, OffsetCommitResponse, OffsetFet
 
 use crate::TopicPartition;
 
-/// An offset to commit: the next offset to consume, and the leader epoch
-/// of the last record consumed (KIP-320), if known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitOffset {
-    /// The next offset to consume.
-    pub offset: i64,
-    /// The leader epoch of the record before it, if known.
-    pub leader_epoch: Option<i32>,
-    /// Application metadata stored with the offset.
-    pub metadata: Option<String>,
-}
-
-impl CommitOffset {
-    /// An offset without epoch or metadata.
-    pub fn new(offset: i64) -> Self {
-        Self {
-            offset,
-            leader_epoch: None,
-            metadata: None,
-        }
-    }
-}
+/// The offset type the group commits and reads back; it lives in
+/// `vltava-meta`, beside `TopicPartition`, so that the producer's
+/// transactional commits take it too.
+pub use vltava_meta::CommitOffset;
 
 /// Who commits: the coordinator accepts a commit only from the current
 /// member of the current generation (classic) or member epoch (KIP-848).

@@ -47,9 +47,14 @@
 //! `vltava-group`'s business), no fetching or producing, no offsets. It
 //! does not connect to leaders on anyone's behalf: other layers read the
 //! snapshot, talk to brokers themselves through the pool, and report back
-//! the errors and leader hints they see.
+//! the errors and leader hints they see. It does hold the two plain
+//! types the layers above share and that would otherwise need a common
+//! home: [`TopicPartition`] and [`CommitOffset`] (an offset with its
+//! leader epoch and metadata, which the group commits and the producer
+//! commits in transactions).
 
 mod client;
+mod commit_offset;
 mod config;
 mod error;
 mod hints;
@@ -58,6 +63,7 @@ pub mod policy;
 mod topic_partition;
 
 pub use client::{MetadataClient, RefreshStats, parse_bootstrap};
+pub use commit_offset::CommitOffset;
 pub use config::{Interest, MetadataConfig};
 pub use error::MetaError;
 pub use hints::{LeaderHint, LeaderHints, TopicKey};

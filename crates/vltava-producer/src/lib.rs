@@ -36,5 +36,5 @@ pub use config::{Acks, ProducerConfig};
 pub use error::ProduceError;
 pub use outcome::Delivery;
 pub use producer::{Producer, ProducerStats};
-pub use record::{ProducerRecord, RecordMetadata, TopicPartition};
+pub use record::{CommitOffset, ProducerRecord, RecordMetadata, TopicPartition};
 pub use txn::ConsumerGroupMetadata;

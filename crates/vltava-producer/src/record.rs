@@ -1,7 +1,7 @@
 //! What goes in ([`ProducerRecord`]) and what comes back ([`RecordMetadata`]).
 
 use bytes::Bytes;
-pub use vltava_meta::TopicPartition;
+pub use vltava_meta::{CommitOffset, TopicPartition};
 
 /// A record to produce.
 ///

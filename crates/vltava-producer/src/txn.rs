@@ -30,7 +30,7 @@ use vltava_wire::{ApiKey, ErrorCode, Request};
 use crate::error::ProduceError;
 use crate::idempotence::ProducerIdentity;
 use crate::producer::{Producer, Shared};
-use crate::record::TopicPartition;
+use crate::record::{CommitOffset, TopicPartition};
 
 /// Where a transactional producer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +277,46 @@ pub(crate) fn add_partitions_request(
     }
 }
 
+/// The TxnOffsetCommit request committing `offsets` for `group`: each with
+/// its leader epoch (-1 when unknown) and metadata (empty when none, as
+/// Java's `OffsetAndMetadata`).
+fn txn_offset_commit_request(
+    id: &str,
+    identity: ProducerIdentity,
+    offsets: &[(TopicPartition, CommitOffset)],
+    group: &ConsumerGroupMetadata,
+) -> TxnOffsetCommitRequest {
+    let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+    for (tp, offset) in offsets {
+        let partition = TxnOffsetCommitRequestPartition {
+            partition_index: tp.partition,
+            committed_offset: offset.offset,
+            committed_leader_epoch: offset.leader_epoch.unwrap_or(-1),
+            committed_metadata: Some(offset.metadata.clone().unwrap_or_default()),
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| t.name == tp.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(TxnOffsetCommitRequestTopic {
+                name: tp.topic.clone(),
+                partitions: vec![partition],
+                ..Default::default()
+            }),
+        }
+    }
+    TxnOffsetCommitRequest {
+        transactional_id: id.to_owned(),
+        group_id: group.group_id.clone(),
+        producer_id: identity.id,
+        producer_epoch: identity.epoch,
+        generation_id: group.generation_id,
+        member_id: group.member_id.clone(),
+        group_instance_id: group.group_instance_id.clone(),
+        topics,
+        ..Default::default()
+    }
+}
+
 /// The first partition error of an AddPartitionsToTxn answer, as an error.
 pub(crate) fn added_partitions(response: &AddPartitionsToTxnResponse) -> Result<(), ProduceError> {
     let top = ErrorCode::from(response.error_code);
@@ -434,12 +474,34 @@ impl Producer {
     /// Adds consumed offsets to the transaction: they are committed for
     /// `group` if and only if the transaction commits (the
     /// consume-transform-produce loop). `offsets` are the next offsets to
-    /// consume, per partition.
-    pub async fn send_offsets_to_transaction(
+    /// consume, per partition: [`CommitOffset`]s, which carry the leader
+    /// epoch of the last record consumed and metadata as Java's
+    /// `OffsetAndMetadata` does (a consumer that later starts at an offset
+    /// with its epoch validates it against the leader's log, KIP-320), or
+    /// plain `i64` offsets, committed without epoch or metadata.
+    ///
+    /// ```no_run
+    /// # use vltava_producer::{CommitOffset, ConsumerGroupMetadata, Producer, TopicPartition};
+    /// # async fn run(producer: &Producer) -> Result<(), vltava_producer::ProduceError> {
+    /// let group = ConsumerGroupMetadata::new("enrich");
+    /// let tp = TopicPartition::new("orders", 0);
+    /// // The position after the last record processed, read in leader epoch 7.
+    /// let offset = CommitOffset::new(1_042).leader_epoch(Some(7));
+    /// producer.send_offsets_to_transaction([(tp.clone(), offset)], &group).await?;
+    /// // Or an offset alone.
+    /// producer.send_offsets_to_transaction([(tp, 1_042)], &group).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_offsets_to_transaction<O: Into<CommitOffset>>(
         &self,
-        offsets: &[(TopicPartition, i64)],
+        offsets: impl IntoIterator<Item = (TopicPartition, O)>,
         group: &ConsumerGroupMetadata,
     ) -> Result<(), ProduceError> {
+        let offsets: Vec<(TopicPartition, CommitOffset)> = offsets
+            .into_iter()
+            .map(|(tp, offset)| (tp, offset.into()))
+            .collect();
         let txn = self.txn()?;
         let (id, in_txn) = {
             let t = txn.lock();
@@ -469,7 +531,7 @@ impl Producer {
             )
             .await?;
             txn.lock().offsets_added = true;
-            self.txn_offset_commit(&id, identity, offsets, group).await
+            self.txn_offset_commit(&id, identity, &offsets, group).await
         }
         .await;
         if let Err(error) = &result {
@@ -483,39 +545,11 @@ impl Producer {
         &self,
         id: &str,
         identity: ProducerIdentity,
-        offsets: &[(TopicPartition, i64)],
+        offsets: &[(TopicPartition, CommitOffset)],
         group: &ConsumerGroupMetadata,
     ) -> Result<(), ProduceError> {
         let shared = self.shared();
-        let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
-        for (tp, offset) in offsets {
-            let partition = TxnOffsetCommitRequestPartition {
-                partition_index: tp.partition,
-                committed_offset: *offset,
-                committed_leader_epoch: -1,
-                committed_metadata: Some(String::new()),
-                ..Default::default()
-            };
-            match topics.iter_mut().find(|t| t.name == tp.topic) {
-                Some(t) => t.partitions.push(partition),
-                None => topics.push(TxnOffsetCommitRequestTopic {
-                    name: tp.topic.clone(),
-                    partitions: vec![partition],
-                    ..Default::default()
-                }),
-            }
-        }
-        let request = TxnOffsetCommitRequest {
-            transactional_id: id.to_owned(),
-            group_id: group.group_id.clone(),
-            producer_id: identity.id,
-            producer_epoch: identity.epoch,
-            generation_id: group.generation_id,
-            member_id: group.member_id.clone(),
-            group_instance_id: group.group_instance_id.clone(),
-            topics,
-            ..Default::default()
-        };
+        let request = txn_offset_commit_request(id, identity, offsets, group);
         let deadline = Instant::now() + shared.config.max_block;
         let mut attempt = 0;
         loop {
@@ -711,5 +745,55 @@ impl Producer {
                 Err(error) => return Err(error),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_committed_with_their_leader_epoch_and_metadata() {
+        let identity = ProducerIdentity { id: 7, epoch: 2 };
+        let group = ConsumerGroupMetadata::new("g").member(4, "m-1");
+        let offsets = [
+            (
+                TopicPartition::new("a", 0),
+                CommitOffset::new(10).leader_epoch(Some(3)).metadata("m"),
+            ),
+            (TopicPartition::new("a", 1), CommitOffset::from(20)),
+            (
+                TopicPartition::new("b", 0),
+                CommitOffset::new(30).leader_epoch(Some(0)),
+            ),
+        ];
+        let request = txn_offset_commit_request("tx", identity, &offsets, &group);
+        assert_eq!(
+            (request.generation_id, request.member_id.as_str()),
+            (4, "m-1")
+        );
+        let sent: Vec<(&str, i32, i64, i32, Option<&str>)> = request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        t.name.as_str(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.committed_metadata.as_deref(),
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("a", 0, 10, 3, Some("m")),
+                ("a", 1, 20, -1, Some("")),
+                ("b", 0, 30, 0, Some("")),
+            ]
+        );
     }
 }

@@ -13,10 +13,13 @@
 //! `GroupTransactSession` does it inside `End`.
 
 use vltava_consumer::{ConsumeError, Consumer};
-use vltava_producer::{ConsumerGroupMetadata, ProduceError, Producer, TopicPartition};
+use vltava_producer::{
+    CommitOffset, ConsumerGroupMetadata, ProduceError, Producer, TopicPartition,
+};
 
 /// The consumer's positions (the next offsets to read, for every partition
-/// it owns) and its group identity, as
+/// it owns, each with the leader epoch of the last record read:
+/// [`Consumer::position_with_epoch`]) and its group identity, as
 /// [`Producer::send_offsets_to_transaction`] takes them. `None` for a
 /// consumer without a group.
 ///
@@ -25,16 +28,18 @@ use vltava_producer::{ConsumerGroupMetadata, ProduceError, Producer, TopicPartit
 /// exactly the records the transaction's output came from. The member id
 /// and generation let the group coordinator refuse the commit if this
 /// consumer lost its partitions meanwhile (KIP-447), so a zombie cannot
-/// commit over the new owner.
+/// commit over the new owner. The epochs let the consumer that next
+/// starts at these offsets validate them against the leader's log
+/// (KIP-320), as it does offsets it committed itself.
 pub fn transaction_offsets(
     consumer: &Consumer,
-) -> Option<(Vec<(TopicPartition, i64)>, ConsumerGroupMetadata)> {
+) -> Option<(Vec<(TopicPartition, CommitOffset)>, ConsumerGroupMetadata)> {
     let member = consumer.group_member()?;
     let offsets = consumer
         .assignment()
         .into_iter()
         .filter_map(|tp| {
-            let position = consumer.position(&tp)?;
+            let position = consumer.position_with_epoch(&tp)?;
             Some((tp, position))
         })
         .collect();
@@ -56,7 +61,7 @@ pub async fn send_consumer_offsets(
         return Ok(());
     }
     producer
-        .send_offsets_to_transaction(&offsets, &metadata)
+        .send_offsets_to_transaction(offsets, &metadata)
         .await
 }
 

@@ -1,15 +1,18 @@
 //! Transactions against the shared cluster: committed records are read by
 //! a read_committed consumer (Kafka's own), aborted ones never are; offsets
-//! sent to a transaction are committed with it; a newer producer with the
-//! same transactional id fences the older one.
+//! sent to a transaction are committed with it, with their leader epochs
+//! and metadata; a newer producer with the same transactional id fences
+//! the older one.
 
 use std::time::Duration;
 
 use vltava_net::{BrokerPool, PoolConfig, Purpose};
 use vltava_producer::{
-    ConsumerGroupMetadata, ProduceError, Producer, ProducerConfig, ProducerRecord, TopicPartition,
+    CommitOffset, ConsumerGroupMetadata, ProduceError, Producer, ProducerConfig, ProducerRecord,
+    TopicPartition,
 };
 use vltava_testkit::Cluster;
+use vltava_wire::ErrorCode;
 use vltava_wire::messages::OffsetFetchRequest;
 use vltava_wire::messages::find_coordinator_request::FindCoordinatorRequest;
 use vltava_wire::messages::offset_fetch_request::{
@@ -139,6 +142,15 @@ async fn a_newer_producer_with_the_same_id_fences_the_older_one() {
 
 /// The group's committed offset of `topic`-0, read with OffsetFetch.
 async fn committed_offset(cluster: &Cluster, group: &str, topic: &str) -> i64 {
+    committed(cluster, group, topic).await.0
+}
+
+/// The group's committed offset of `topic`-0 with its leader epoch and
+/// metadata, read with OffsetFetch (`require_stable`). EndTxn is answered
+/// before the coordinator has written the transaction's markers, so the
+/// group coordinator may still hold the offsets as pending for a moment:
+/// it answers UNSTABLE_OFFSET_COMMIT, and the read is made again.
+async fn committed(cluster: &Cluster, group: &str, topic: &str) -> (i64, i32, Option<String>) {
     let pool = BrokerPool::new(PoolConfig::default());
     let any = cluster.bootstrap().split(',').next().unwrap().to_owned();
     let found = pool
@@ -155,27 +167,53 @@ async fn committed_offset(cluster: &Cluster, group: &str, topic: &str) -> i64 {
         .unwrap();
     let c = &found.coordinators[0];
     let coordinator = format!("{}:{}", c.host, c.port);
-    let response = pool
-        .send(
-            &coordinator,
-            Purpose::Group,
-            OffsetFetchRequest {
-                require_stable: true,
-                groups: vec![OffsetFetchRequestGroup {
-                    group_id: group.to_owned(),
-                    topics: Some(vec![OffsetFetchRequestTopics {
-                        name: topic.to_owned(),
-                        partition_indexes: vec![0],
+    let started = std::time::Instant::now();
+    loop {
+        let response = pool
+            .send(
+                &coordinator,
+                Purpose::Group,
+                OffsetFetchRequest {
+                    require_stable: true,
+                    groups: vec![OffsetFetchRequestGroup {
+                        group_id: group.to_owned(),
+                        topics: Some(vec![OffsetFetchRequestTopics {
+                            name: topic.to_owned(),
+                            partition_indexes: vec![0],
+                            ..Default::default()
+                        }]),
                         ..Default::default()
-                    }]),
+                    }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    response.groups[0].topics[0].partitions[0].committed_offset
+                },
+            )
+            .await
+            .unwrap();
+        let g = &response.groups[0];
+        let p = &g.topics[0].partitions[0];
+        let code = ErrorCode::from(if g.error_code != 0 {
+            g.error_code
+        } else {
+            p.error_code
+        });
+        if code.is_ok() {
+            return (
+                p.committed_offset,
+                p.committed_leader_epoch,
+                p.metadata.clone(),
+            );
+        }
+        assert_eq!(
+            code,
+            ErrorCode::UNSTABLE_OFFSET_COMMIT,
+            "OffsetFetch failed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the offsets stayed pending"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -193,7 +231,7 @@ async fn offsets_sent_to_a_transaction_commit_with_it_and_not_when_it_aborts() {
     producer.begin_transaction().unwrap();
     send_all(&producer, &output, "out", 3).await;
     producer
-        .send_offsets_to_transaction(&[(tp.clone(), 42)], &group)
+        .send_offsets_to_transaction([(tp.clone(), 42)], &group)
         .await
         .unwrap();
     producer.abort_transaction().await.unwrap();
@@ -205,7 +243,7 @@ async fn offsets_sent_to_a_transaction_commit_with_it_and_not_when_it_aborts() {
     producer.begin_transaction().unwrap();
     send_all(&producer, &output, "out", 3).await;
     producer
-        .send_offsets_to_transaction(&[(tp.clone(), 17)], &group)
+        .send_offsets_to_transaction([(tp.clone(), 17)], &group)
         .await
         .unwrap();
     producer.commit_transaction().await.unwrap();
@@ -213,4 +251,45 @@ async fn offsets_sent_to_a_transaction_commit_with_it_and_not_when_it_aborts() {
         committed_offset(&cluster, &group.group_id, &input).await,
         17
     );
+}
+
+/// An offset sent with a leader epoch and metadata is committed with them
+/// (Java's `OffsetAndMetadata(offset, leaderEpoch, metadata)`), so a
+/// consumer that starts there can validate it (KIP-320); a plain offset
+/// is committed with neither.
+#[tokio::test]
+async fn offsets_sent_to_a_transaction_keep_their_leader_epoch_and_metadata() {
+    let cluster = shared_cluster();
+    let input = unique_topic("txn-epoch-input");
+    cluster.create_topic(&input, 1, 3).unwrap();
+    let group = ConsumerGroupMetadata::new(unique_topic("txn-epoch-group"));
+    let producer = transactional(&cluster, &unique_topic("txn-epoch"));
+    producer.init_transactions().await.unwrap();
+    let tp = TopicPartition::new(&input, 0);
+
+    producer.begin_transaction().unwrap();
+    let offset = CommitOffset::new(17)
+        .leader_epoch(Some(4))
+        .metadata("batch 9");
+    producer
+        .send_offsets_to_transaction([(tp.clone(), offset)], &group)
+        .await
+        .unwrap();
+    producer.commit_transaction().await.unwrap();
+    assert_eq!(
+        committed(&cluster, &group.group_id, &input).await,
+        (17, 4, Some("batch 9".to_owned()))
+    );
+
+    producer.begin_transaction().unwrap();
+    producer
+        .send_offsets_to_transaction([(tp.clone(), 18)], &group)
+        .await
+        .unwrap();
+    producer.commit_transaction().await.unwrap();
+    assert_eq!(
+        committed(&cluster, &group.group_id, &input).await,
+        (18, -1, Some(String::new()))
+    );
+    producer.close().await;
 }

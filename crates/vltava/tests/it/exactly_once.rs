@@ -2,20 +2,37 @@
 //! with the consumed offsets committed in each transaction; a transaction
 //! aborted on purpose is rewound with `rewind_to_committed`, the next one
 //! processes the same records again, and a read_committed reader of the
-//! output sees every input once.
+//! output sees every input once. The offsets a transaction commits carry
+//! the leader epoch of the last record consumed, and the next member
+//! validates them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use vltava::exactly_once::{rewind_to_committed, send_consumer_offsets};
 use vltava::{
-    ConsumeError, Consumer, Isolation, OffsetReset, Producer, ProducerConfig, ProducerRecord,
-    TopicPartition,
+    CommitOffset, ConsumeError, Consumer, Isolation, OffsetReset, Producer, ProducerConfig,
+    ProducerRecord, TopicPartition,
 };
 
-use crate::{shared_cluster, unique};
+use crate::{admin, shared_cluster, unique};
 
 const INPUT_RECORDS: usize = 120;
+
+/// Writes `v{first}` .. `v{first + n - 1}` to `topic`, alternately to
+/// partitions 0 and 1, and waits for every acknowledgement.
+async fn produce_input(bootstrap: &str, topic: &str, first: usize, n: usize) {
+    let plain = Producer::new(bootstrap, ProducerConfig::new()).unwrap();
+    let mut deliveries = Vec::new();
+    for i in first..first + n {
+        let record = ProducerRecord::new(topic, format!("v{i}")).partition((i % 2) as i32);
+        deliveries.push(plain.send(record).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    plain.close().await;
+}
 
 /// Every record of `topic` (2 partitions) as `isolation` shows it, by
 /// value: read until `expected` came, then for one more second (so that
@@ -63,16 +80,7 @@ async fn an_aborted_transaction_is_rewound_and_processed_again_exactly_once() {
     let output = unique("eos-out");
     cluster.create_topic(&input, 2, 3).unwrap();
     cluster.create_topic(&output, 2, 3).unwrap();
-    let plain = Producer::new(&bootstrap, ProducerConfig::new()).unwrap();
-    let mut deliveries = Vec::new();
-    for i in 0..INPUT_RECORDS {
-        let record = ProducerRecord::new(input.as_str(), format!("v{i}")).partition((i % 2) as i32);
-        deliveries.push(plain.send(record).await.unwrap());
-    }
-    for d in deliveries {
-        d.await.unwrap();
-    }
-    plain.close().await;
+    produce_input(&bootstrap, &input, 0, INPUT_RECORDS).await;
 
     let consumer = Consumer::builder(&bootstrap)
         .group_id(unique("eos-g"))
@@ -216,4 +224,136 @@ async fn an_aborted_transaction_is_rewound_and_processed_again_exactly_once() {
     )
     .await;
     assert_eq!(everything.len(), INPUT_RECORDS + aborted.len());
+}
+
+/// KIP-320 through a transaction: the offsets `send_consumer_offsets`
+/// commits carry the leader epoch of the last record consumed of each
+/// partition, as Java's `OffsetAndMetadata(offset, leaderEpoch, ...)`
+/// (read back with OffsetFetch by the admin client, not by the consumer
+/// that committed), and the next member of the group, which starts at
+/// them, validates them with OffsetForLeaderEpoch before fetching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactions_offsets_carry_the_leader_epoch_of_the_last_record_consumed() {
+    const RECORDS: usize = 40;
+    let cluster = shared_cluster();
+    let bootstrap = cluster.bootstrap();
+    let input = unique("eos-epoch-in");
+    let output = unique("eos-epoch-out");
+    cluster.create_topic(&input, 2, 3).unwrap();
+    cluster.create_topic(&output, 2, 3).unwrap();
+    produce_input(&bootstrap, &input, 0, RECORDS).await;
+    let group = unique("eos-epoch-g");
+    let member = || {
+        Consumer::builder(&bootstrap)
+            .group_id(group.clone())
+            .subscribe([input.as_str()])
+            .auto_offset_reset(OffsetReset::Earliest)
+            .isolation_level(Isolation::ReadCommitted)
+            .enable_auto_commit(false)
+            .max_poll_records(7)
+            .build()
+            .unwrap()
+    };
+    let consumer = member();
+    let producer = Producer::new(
+        &bootstrap,
+        ProducerConfig::new().transactional_id(unique("eos-epoch-tx")),
+    )
+    .unwrap();
+    producer.init_transactions().await.unwrap();
+
+    // Per partition, the offset and leader epoch of the last record read.
+    let mut last: BTreeMap<i32, (i64, Option<i32>)> = BTreeMap::new();
+    let mut read = 0;
+    let started = Instant::now();
+    while read < RECORDS {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{read} of {RECORDS} read"
+        );
+        let fetches = consumer.poll(Duration::from_millis(300)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        let records: Vec<(i32, i64, Option<i32>, String)> = fetches
+            .records()
+            .map(|r| {
+                let value = String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned();
+                (r.partition, r.offset, r.leader_epoch, value)
+            })
+            .collect();
+        if records.is_empty() {
+            continue;
+        }
+        producer.begin_transaction().unwrap();
+        for (partition, _, _, value) in &records {
+            let result =
+                ProducerRecord::new(output.as_str(), value.to_uppercase()).partition(*partition);
+            let _delivery = producer.send(result).await.unwrap();
+        }
+        send_consumer_offsets(&producer, &consumer).await.unwrap();
+        producer.commit_transaction().await.unwrap();
+        for (partition, offset, epoch, _) in &records {
+            last.insert(*partition, (*offset, *epoch));
+        }
+        read += records.len();
+    }
+    assert_eq!(read, RECORDS, "nothing read twice");
+
+    // Read while the consumer is still open: its close commits by itself.
+    let committed = admin(&cluster)
+        .list_group_offsets_stable(&group)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for partition in [0, 1] {
+        let tp = TopicPartition::new(&input, partition);
+        let (offset, epoch) = last[&partition];
+        assert!(
+            epoch.is_some(),
+            "{tp}: a record of a v2 batch carries its leader epoch"
+        );
+        let c = committed
+            .get(&tp)
+            .unwrap_or_else(|| panic!("{tp}: nothing committed: {committed:?}"));
+        assert_eq!(
+            (c.offset, c.leader_epoch),
+            (offset + 1, epoch),
+            "{tp}: the transaction committed the position after the last record, with its epoch"
+        );
+        assert_eq!(
+            consumer.position_with_epoch(&tp),
+            Some(CommitOffset::new(offset + 1).leader_epoch(epoch))
+        );
+    }
+    producer.close().await;
+    consumer.close().await.unwrap();
+
+    // The next member starts at those offsets, and validates them first.
+    let next = member();
+    let started = Instant::now();
+    while next.metrics().position_validations < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the committed positions were not validated: {:?}",
+            next.metrics()
+        );
+        let fetches = next.poll(Duration::from_millis(200)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        assert_eq!(fetches.records().count(), 0, "everything was committed");
+    }
+    produce_input(&bootstrap, &input, RECORDS, 2).await;
+    let mut more = Vec::new();
+    let started = Instant::now();
+    while more.len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "{more:?}");
+        let fetches = next.poll(Duration::from_millis(200)).await;
+        assert!(fetches.errors.is_empty(), "{:?}", fetches.errors);
+        more.extend(fetches.records().map(|r| (r.partition, r.offset)));
+    }
+    more.sort();
+    let expected: Vec<(i32, i64)> = [0, 1].map(|p| (p, last[&p].0 + 1)).to_vec();
+    assert_eq!(
+        more, expected,
+        "exactly the new records, from the committed offsets"
+    );
+    assert_eq!(next.metrics().log_truncations, 0);
+    next.close().await.unwrap();
 }

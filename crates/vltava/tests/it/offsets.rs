@@ -142,7 +142,7 @@ async fn a_stable_read_waits_for_a_pending_transactional_commit() {
     for (offset, commit) in [(5, true), (10, false)] {
         producer.begin_transaction().unwrap();
         producer
-            .send_offsets_to_transaction(&[(tp.clone(), offset)], &metadata)
+            .send_offsets_to_transaction([(tp.clone(), offset)], &metadata)
             .await
             .unwrap();
         if commit {
