@@ -292,6 +292,9 @@ pub struct ClassicMember {
     /// coordinator, or the end of a JoinGroup/SyncGroup it held.
     last_contact: Option<Instant>,
     join_reason: String,
+    /// The driver holds the JoinGroup back while the application revokes
+    /// (see [`ClassicMember::hold_join`]).
+    join_held: bool,
     wants_metadata: bool,
     partition_counts: BTreeMap<String, u32>,
     /// The counts of the group's topics the leader last assigned from.
@@ -365,6 +368,7 @@ impl ClassicMember {
             next_heartbeat: None,
             last_contact: None,
             join_reason: "initial join".to_owned(),
+            join_held: false,
             wants_metadata: false,
             partition_counts: BTreeMap::new(),
             assigned_counts: None,
@@ -574,6 +578,33 @@ impl ClassicMember {
         }
     }
 
+    /// While `held`, no JoinGroup goes out: the driver holds it back while
+    /// the application handles a revocation (commits what it read, as
+    /// Java's `onJoinPrepare` does before its JoinGroup). Everything else
+    /// goes on meanwhile, finding the coordinator above all: the
+    /// revocation's commit needs one, and a coordinator that died or moved
+    /// is found again while the JoinGroup waits.
+    pub fn hold_join(&mut self, held: bool) {
+        self.join_held = held;
+    }
+
+    /// A request the driver sent to the coordinator at `address` on its
+    /// own (an offset commit or fetch) found it unreachable, moved or not
+    /// available: as after a failure of the member's own requests, the
+    /// coordinator is found again, membership, generation and assignment
+    /// kept (Java's `markCoordinatorUnknown` on a commit's failure). A
+    /// coordinator already forgotten or replaced is left alone.
+    pub fn coordinator_unavailable(&mut self, now: Instant, address: &str) {
+        self.observe(now);
+        if self
+            .coordinator
+            .as_ref()
+            .is_some_and(|c| c.address == address)
+        {
+            self.coordinator = None;
+        }
+    }
+
     /// Checks the timers: a member with a generation that has heard
     /// nothing from its coordinator for longer than the session timeout
     /// (outside a JoinGroup or SyncGroup the coordinator holds) treats its
@@ -680,6 +711,7 @@ impl ClassicMember {
             Phase::Idle | Phase::Left | Phase::Failed => return None,
             _ if self.coordinator.is_none() => self.find_coordinator_request(),
             Phase::Leaving => self.leave_request(),
+            Phase::Join if self.join_held => return None,
             Phase::Join => match self.join_request() {
                 Ok(request) => request,
                 Err(error) => {
@@ -741,6 +773,7 @@ impl ClassicMember {
             match &self.phase {
                 Phase::Idle | Phase::Left | Phase::Failed => None,
                 _ if self.coordinator.is_none() => self.now,
+                Phase::Join if self.join_held => None,
                 Phase::Sync(Sync {
                     pending: Some(_), ..
                 }) => None,

@@ -749,6 +749,61 @@ fn rebalance_in_progress_eager_revokes_everything_before_rejoining() {
 }
 
 #[test]
+fn a_held_join_still_finds_a_coordinator_that_died_during_the_revocation() {
+    // Found by the reliability suite (scenario 8, eager): the coordinator
+    // was killed while the application committed an eager revocation.
+    // With the JoinGroup held back, the member sent nothing at all: the
+    // commit kept asking the dead coordinator, and the member, never
+    // rejoining, kept its partitions in the application's eyes while the
+    // group gave them to another member.
+    let t0 = Instant::now();
+    let mut m = eager();
+    let t = join_follower(&mut m, t0, 3, &[tp("t", 0), tp("t", 1)]);
+    drain(&mut m);
+    let t1 = t + Duration::from_secs(3);
+    let beat = next(&mut m, t1, ApiKey::Heartbeat);
+    m.handle_response(t1, beat.id, hb(ErrorCode::REBALANCE_IN_PROGRESS));
+    assert_eq!(
+        drain(&mut m),
+        vec![GroupEvent::Revoked(vec![tp("t", 0), tp("t", 1)])]
+    );
+    // The application revokes (commits): no JoinGroup meanwhile, and no
+    // wake-up for one.
+    m.hold_join(true);
+    assert_eq!(m.poll_request(t1), None);
+    assert!(
+        m.poll_timeout().is_none_or(|at| at > t1),
+        "{:?}",
+        m.poll_timeout()
+    );
+    // Its commit finds coordinator 1 gone: another address is not ours
+    // and changes nothing; ours is looked up again, though still held.
+    m.coordinator_unavailable(t1, "127.0.0.1:9999");
+    assert_eq!(m.poll_request(t1), None);
+    m.coordinator_unavailable(t1, "127.0.0.1:9093");
+    assert_eq!(m.poll_timeout(), Some(t1));
+    let find = next(&mut m, t1, ApiKey::FindCoordinator);
+    assert_eq!(find.target, Target::AnyBroker);
+    assert!(m.handle_response(t1, find.id, find_ok(2)));
+    assert_eq!(m.coordinator().map(|c| c.node_id), Some(2));
+    assert_eq!(m.poll_request(t1), None, "the JoinGroup is still held");
+    // Revocation done: the JoinGroup goes to the new coordinator, with
+    // the membership kept.
+    m.hold_join(false);
+    let join = next(&mut m, t1, ApiKey::JoinGroup);
+    assert_eq!(join_body(&join).member_id, "m1");
+    match &join.target {
+        Target::Coordinator(c) => assert_eq!(c.node_id, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        drain(&mut m)
+            .iter()
+            .all(|e| !lost_or_revoked(std::slice::from_ref(e)))
+    );
+}
+
+#[test]
 fn rebalance_in_progress_cooperative_revokes_only_what_moves_and_rejoins_once() {
     let t0 = Instant::now();
     let mut m = coop();

@@ -538,6 +538,22 @@ impl ConsumerMember {
         true
     }
 
+    /// A request the driver sent to the coordinator at `address` on its
+    /// own (an offset commit or fetch) found it unreachable, moved or not
+    /// available: the coordinator is found again before the next heartbeat
+    /// (Java's `markCoordinatorUnknown` on a commit's failure), membership
+    /// and epoch kept. A coordinator already forgotten or replaced is left
+    /// alone.
+    pub fn coordinator_unavailable(&mut self, address: &str) {
+        if self
+            .coordinator
+            .as_ref()
+            .is_some_and(|c| c.address == address)
+        {
+            self.coordinator = None;
+        }
+    }
+
     /// Leaves the group: revokes the owned partitions (wait for the
     /// [`GroupEvent::Revoked`] to be acknowledged), then hands out the leave
     /// heartbeat (epoch -1, or -2 for a static member) and ends with

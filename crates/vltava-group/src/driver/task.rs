@@ -96,6 +96,15 @@ impl Machine {
         }
     }
 
+    /// An offsets request to the coordinator at `address` found it gone
+    /// or moved: the member finds it again.
+    fn coordinator_unavailable(&mut self, now: Instant, address: &str) {
+        match self {
+            Self::Classic(m) => m.coordinator_unavailable(now, address),
+            Self::Consumer(m) => m.coordinator_unavailable(address),
+        }
+    }
+
     fn identity(&self, config: &GroupConfig) -> CommitIdentity {
         match self {
             Self::Classic(m) => CommitIdentity::Classic {
@@ -314,28 +323,24 @@ impl Driver {
         };
         member.handle_timeout(now);
         self.feed_classic_metadata(now);
-        // Events first: a revocation holds back the JoinGroup after it.
+        // Events first: a revocation holds back the JoinGroup after it
+        // (but not the coordinator's lookup, which its commit may need).
         self.forward_events();
-        let gated = !self.revocations.is_empty() && !self.leaving;
+        let held = !self.revocations.is_empty() && !self.leaving;
         let Machine::Classic(member) = &mut self.machine else {
             return None;
         };
-        let request = if gated {
-            None
-        } else {
-            member.poll_request(now)
-        };
-        let timeout = member.poll_timeout();
-        let heartbeat = member.config().heartbeat_interval;
+        member.hold_join(held);
+        let request = member.poll_request(now);
         if let Some(out) = request {
             self.send_classic(out);
         }
         self.forward_events();
+        let Machine::Classic(member) = &self.machine else {
+            return None;
+        };
+        let timeout = member.poll_timeout();
         let metadata = self.metadata_asked.map(|at| (at + METADATA_WAIT).max(now));
-        if gated {
-            // Only the session timer runs while the application revokes.
-            return earliest(Some(now + heartbeat), metadata);
-        }
         earliest(timeout, metadata)
     }
 
@@ -865,11 +870,15 @@ impl Driver {
             Err(error) => {
                 self.tracker.handle_failure(commit);
                 self.broker_failed(broker, &error);
+                self.offsets_failed(now, broker, Recovery::of_net(&error));
                 self.retry_op(now, id, error.to_string());
                 return;
             }
         };
         let answer = self.tracker.handle_response(commit, &response);
+        for (_, recovery) in answer.failed.values() {
+            self.offsets_failed(now, broker, *recovery);
+        }
         let Some(op) = self.ops.get_mut(&id) else {
             return;
         };
@@ -925,6 +934,7 @@ impl Driver {
             Ok(response) => response,
             Err(error) => {
                 self.broker_failed(broker, &error);
+                self.offsets_failed(now, broker, Recovery::of_net(&error));
                 self.retry_op(now, id, error.to_string());
                 return;
             }
@@ -936,6 +946,7 @@ impl Driver {
                 .map_or(response.error_code, |g| g.error_code),
         );
         if let Some(recovery) = Recovery::of_code(group_code) {
+            self.offsets_failed(now, broker, recovery);
             if recovery == Recovery::Fatal {
                 let op = self.ops.remove(&id).expect("present");
                 let error = GroupError::Offsets {
@@ -950,6 +961,11 @@ impl Driver {
             return;
         }
         let fetched = self.tracker.handle_fetch(&response);
+        for (_, code) in &fetched.retry {
+            if let Some(recovery) = Recovery::of_code(*code) {
+                self.offsets_failed(now, broker, recovery);
+            }
+        }
         let Some(op) = self.ops.get_mut(&id) else {
             return;
         };
@@ -992,6 +1008,18 @@ impl Driver {
                 .map(|(tp, code)| format!("OffsetFetch answered {code} for {tp:?}"))
                 .unwrap_or_else(|| "OffsetFetch left partitions out".to_owned());
             self.retry_op(now, id, cause);
+        }
+    }
+
+    /// An offsets request to the coordinator at `broker` failed with
+    /// `recovery`: a coordinator unreachable, moved or not available is
+    /// found again by the member, whatever it is doing (a classic member
+    /// that holds its JoinGroup while the application commits a
+    /// revocation would otherwise keep the dead one, and the commit would
+    /// wait for it until its deadline).
+    fn offsets_failed(&mut self, now: Instant, broker: &str, recovery: Recovery) {
+        if matches!(recovery, Recovery::Unreachable | Recovery::FindCoordinator) {
+            self.machine.coordinator_unavailable(now, broker);
         }
     }
 
