@@ -592,9 +592,10 @@ impl ClassicMember {
     /// own (an offset commit or fetch) found it unreachable, moved or not
     /// available: as after a failure of the member's own requests, the
     /// coordinator is found again, membership, generation and assignment
-    /// kept (Java's `markCoordinatorUnknown` on a commit's failure). A
-    /// coordinator already forgotten or replaced is left alone.
-    pub fn coordinator_unavailable(&mut self, now: Instant, address: &str) {
+    /// kept (Java's `markCoordinatorUnknown` on a commit's failure), and a
+    /// [`GroupEvent::SessionError`] says why (`cause`). A coordinator
+    /// already forgotten or replaced is left alone.
+    pub fn coordinator_unavailable(&mut self, now: Instant, address: &str, cause: &str) {
         self.observe(now);
         if self
             .coordinator
@@ -602,6 +603,13 @@ impl ClassicMember {
             .is_some_and(|c| c.address == address)
         {
             self.coordinator = None;
+            self.events.push_back(GroupEvent::SessionError {
+                cause: format!(
+                    "group `{}`: {cause}; finding the coordinator again",
+                    self.config.group_id
+                ),
+                retry_in: Duration::ZERO,
+            });
         }
     }
 

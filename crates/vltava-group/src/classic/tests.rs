@@ -778,9 +778,20 @@ fn a_held_join_still_finds_a_coordinator_that_died_during_the_revocation() {
     );
     // Its commit finds coordinator 1 gone: another address is not ours
     // and changes nothing; ours is looked up again, though still held.
-    m.coordinator_unavailable(t1, "127.0.0.1:9999");
+    m.coordinator_unavailable(t1, "127.0.0.1:9999", "OffsetCommit failed");
     assert_eq!(m.poll_request(t1), None);
-    m.coordinator_unavailable(t1, "127.0.0.1:9093");
+    assert!(drain(&mut m).is_empty());
+    m.coordinator_unavailable(t1, "127.0.0.1:9093", "OffsetCommit failed");
+    match drain(&mut m).as_slice() {
+        [GroupEvent::SessionError { cause, retry_in }] => {
+            assert!(
+                cause.contains("OffsetCommit failed; finding the coordinator again"),
+                "{cause}"
+            );
+            assert_eq!(*retry_in, Duration::ZERO);
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(m.poll_timeout(), Some(t1));
     let find = next(&mut m, t1, ApiKey::FindCoordinator);
     assert_eq!(find.target, Target::AnyBroker);
@@ -796,11 +807,7 @@ fn a_held_join_still_finds_a_coordinator_that_died_during_the_revocation() {
         Target::Coordinator(c) => assert_eq!(c.node_id, 2),
         other => panic!("{other:?}"),
     }
-    assert!(
-        drain(&mut m)
-            .iter()
-            .all(|e| !lost_or_revoked(std::slice::from_ref(e)))
-    );
+    assert!(!lost_or_revoked(&drain(&mut m)));
 }
 
 #[test]

@@ -542,15 +542,23 @@ impl ConsumerMember {
     /// own (an offset commit or fetch) found it unreachable, moved or not
     /// available: the coordinator is found again before the next heartbeat
     /// (Java's `markCoordinatorUnknown` on a commit's failure), membership
-    /// and epoch kept. A coordinator already forgotten or replaced is left
+    /// and epoch kept, and a [`GroupEvent::SessionError`] says why
+    /// (`cause`). A coordinator already forgotten or replaced is left
     /// alone.
-    pub fn coordinator_unavailable(&mut self, address: &str) {
+    pub fn coordinator_unavailable(&mut self, address: &str, cause: &str) {
         if self
             .coordinator
             .as_ref()
             .is_some_and(|c| c.address == address)
         {
             self.coordinator = None;
+            self.events.push_back(GroupEvent::SessionError {
+                cause: format!(
+                    "group `{}`: {cause}; finding the coordinator again",
+                    self.group_id
+                ),
+                retry_in: Duration::ZERO,
+            });
         }
     }
 

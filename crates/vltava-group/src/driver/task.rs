@@ -98,10 +98,10 @@ impl Machine {
 
     /// An offsets request to the coordinator at `address` found it gone
     /// or moved: the member finds it again.
-    fn coordinator_unavailable(&mut self, now: Instant, address: &str) {
+    fn coordinator_unavailable(&mut self, now: Instant, address: &str, cause: &str) {
         match self {
-            Self::Classic(m) => m.coordinator_unavailable(now, address),
-            Self::Consumer(m) => m.coordinator_unavailable(address),
+            Self::Classic(m) => m.coordinator_unavailable(now, address, cause),
+            Self::Consumer(m) => m.coordinator_unavailable(address, cause),
         }
     }
 
@@ -870,14 +870,16 @@ impl Driver {
             Err(error) => {
                 self.tracker.handle_failure(commit);
                 self.broker_failed(broker, &error);
-                self.offsets_failed(now, broker, Recovery::of_net(&error));
+                let cause = format!("OffsetCommit to the coordinator ({broker}) failed: {error}");
+                self.offsets_failed(now, broker, Recovery::of_net(&error), &cause);
                 self.retry_op(now, id, error.to_string());
                 return;
             }
         };
         let answer = self.tracker.handle_response(commit, &response);
-        for (_, recovery) in answer.failed.values() {
-            self.offsets_failed(now, broker, *recovery);
+        for (code, recovery) in answer.failed.values() {
+            let cause = format!("OffsetCommit to the coordinator ({broker}) answered {code}");
+            self.offsets_failed(now, broker, *recovery, &cause);
         }
         let Some(op) = self.ops.get_mut(&id) else {
             return;
@@ -934,7 +936,8 @@ impl Driver {
             Ok(response) => response,
             Err(error) => {
                 self.broker_failed(broker, &error);
-                self.offsets_failed(now, broker, Recovery::of_net(&error));
+                let cause = format!("OffsetFetch to the coordinator ({broker}) failed: {error}");
+                self.offsets_failed(now, broker, Recovery::of_net(&error), &cause);
                 self.retry_op(now, id, error.to_string());
                 return;
             }
@@ -946,7 +949,8 @@ impl Driver {
                 .map_or(response.error_code, |g| g.error_code),
         );
         if let Some(recovery) = Recovery::of_code(group_code) {
-            self.offsets_failed(now, broker, recovery);
+            let cause = format!("OffsetFetch to the coordinator ({broker}) answered {group_code}");
+            self.offsets_failed(now, broker, recovery, &cause);
             if recovery == Recovery::Fatal {
                 let op = self.ops.remove(&id).expect("present");
                 let error = GroupError::Offsets {
@@ -963,7 +967,8 @@ impl Driver {
         let fetched = self.tracker.handle_fetch(&response);
         for (_, code) in &fetched.retry {
             if let Some(recovery) = Recovery::of_code(*code) {
-                self.offsets_failed(now, broker, recovery);
+                let cause = format!("OffsetFetch to the coordinator ({broker}) answered {code}");
+                self.offsets_failed(now, broker, recovery, &cause);
             }
         }
         let Some(op) = self.ops.get_mut(&id) else {
@@ -1017,9 +1022,9 @@ impl Driver {
     /// that holds its JoinGroup while the application commits a
     /// revocation would otherwise keep the dead one, and the commit would
     /// wait for it until its deadline).
-    fn offsets_failed(&mut self, now: Instant, broker: &str, recovery: Recovery) {
+    fn offsets_failed(&mut self, now: Instant, broker: &str, recovery: Recovery, cause: &str) {
         if matches!(recovery, Recovery::Unreachable | Recovery::FindCoordinator) {
-            self.machine.coordinator_unavailable(now, broker);
+            self.machine.coordinator_unavailable(now, broker, cause);
         }
     }
 
