@@ -227,8 +227,9 @@ pub(crate) struct Driver {
     metadata_asked: Option<Instant>,
     backoff: Backoff,
     jitter: Jitter,
-    /// Brokers whose last request failed at the transport, and when: a
-    /// coordinator lookup goes to another broker first.
+    /// Brokers whose last request failed at the transport, or a
+    /// coordinator unheard for a session timeout, and when: a coordinator
+    /// lookup goes to another broker first.
     unreachable: HashMap<String, Instant>,
 }
 
@@ -321,7 +322,19 @@ impl Driver {
         let Machine::Classic(member) = &mut self.machine else {
             return None;
         };
+        let coordinator = member.coordinator().map(|c| c.address.clone());
         member.handle_timeout(now);
+        if let Some(address) = coordinator
+            && member.coordinator().is_none()
+        {
+            // Unheard for a whole session timeout, with its request still
+            // in flight: a coordinator frozen, not refused. Look it up
+            // elsewhere first (Java's lookup goes to the least loaded
+            // node, which the frozen one, with a request pending, is not):
+            // asked again, a frozen coordinator answers only when it
+            // thaws, and then still names itself.
+            self.unreachable.insert(address, now);
+        }
         self.feed_classic_metadata(now);
         // Events first: a revocation holds back the JoinGroup after it
         // (but not the coordinator's lookup, which its commit may need).
