@@ -94,13 +94,20 @@ async fn a_built_group_consumer_commits_by_hand_and_the_next_member_resumes() {
     second.close().await.unwrap();
 }
 
-/// A `tracing` writer into a shared buffer.
+/// A `tracing` writer into a shared buffer, keeping only the lines of
+/// this test's groups.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        // The formatter writes each event whole, in one call.
+        if bytes
+            .windows(TRACED_GROUP.len())
+            .any(|w| w == TRACED_GROUP.as_bytes())
+        {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+        }
         Ok(bytes.len())
     }
 
@@ -109,22 +116,38 @@ impl std::io::Write for Captured {
     }
 }
 
-// A current-thread runtime: every task runs on the thread the subscriber
-// is set for.
+const TRACED_GROUP: &str = "facade-traced-g";
+
+/// The process-wide subscriber that captures the traced test's events.
+/// Global, not a scoped `set_default`: with one scoped dispatcher in the
+/// process, a callsite first reached by another test's thread (no
+/// subscriber there) caches "never interested" for every thread
+/// (tracing-core's single-dispatcher shortcut, tokio-rs/tracing#3611),
+/// and the event is dropped before any subscriber sees it. That made
+/// this test fail once in `cargo xtask test`: "joined the group" was
+/// never captured although the member had joined.
+fn captured_trace() -> &'static Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other test of this binary sets a subscriber");
+        captured
+    })
+}
+
 #[tokio::test]
 async fn joining_a_group_is_traced_with_the_coordinator_lookup() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let captured = captured_trace();
     let cluster = shared_cluster();
     let topic = unique("facade-traced");
-    let group = unique("facade-traced-g");
+    let group = unique(TRACED_GROUP);
     cluster.create_topic(&topic, 1, 3).unwrap();
     let consumer = Consumer::builder(cluster.bootstrap())
         .group_id(&group)
