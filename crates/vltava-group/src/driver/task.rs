@@ -883,16 +883,18 @@ impl Driver {
             Err(error) => {
                 self.tracker.handle_failure(commit);
                 self.broker_failed(broker, &error);
-                let cause = format!("OffsetCommit to the coordinator ({broker}) failed: {error}");
-                self.offsets_failed(now, broker, Recovery::of_net(&error), &cause);
+                self.offsets_failed(now, broker, Recovery::of_net(&error), || {
+                    format!("OffsetCommit to the coordinator ({broker}) failed: {error}")
+                });
                 self.retry_op(now, id, error.to_string());
                 return;
             }
         };
         let answer = self.tracker.handle_response(commit, &response);
         for (code, recovery) in answer.failed.values() {
-            let cause = format!("OffsetCommit to the coordinator ({broker}) answered {code}");
-            self.offsets_failed(now, broker, *recovery, &cause);
+            self.offsets_failed(now, broker, *recovery, || {
+                format!("OffsetCommit to the coordinator ({broker}) answered {code}")
+            });
         }
         let Some(op) = self.ops.get_mut(&id) else {
             return;
@@ -949,8 +951,9 @@ impl Driver {
             Ok(response) => response,
             Err(error) => {
                 self.broker_failed(broker, &error);
-                let cause = format!("OffsetFetch to the coordinator ({broker}) failed: {error}");
-                self.offsets_failed(now, broker, Recovery::of_net(&error), &cause);
+                self.offsets_failed(now, broker, Recovery::of_net(&error), || {
+                    format!("OffsetFetch to the coordinator ({broker}) failed: {error}")
+                });
                 self.retry_op(now, id, error.to_string());
                 return;
             }
@@ -962,8 +965,9 @@ impl Driver {
                 .map_or(response.error_code, |g| g.error_code),
         );
         if let Some(recovery) = Recovery::of_code(group_code) {
-            let cause = format!("OffsetFetch to the coordinator ({broker}) answered {group_code}");
-            self.offsets_failed(now, broker, recovery, &cause);
+            self.offsets_failed(now, broker, recovery, || {
+                format!("OffsetFetch to the coordinator ({broker}) answered {group_code}")
+            });
             if recovery == Recovery::Fatal {
                 let op = self.ops.remove(&id).expect("present");
                 let error = GroupError::Offsets {
@@ -980,8 +984,9 @@ impl Driver {
         let fetched = self.tracker.handle_fetch(&response);
         for (_, code) in &fetched.retry {
             if let Some(recovery) = Recovery::of_code(*code) {
-                let cause = format!("OffsetFetch to the coordinator ({broker}) answered {code}");
-                self.offsets_failed(now, broker, recovery, &cause);
+                self.offsets_failed(now, broker, recovery, || {
+                    format!("OffsetFetch to the coordinator ({broker}) answered {code}")
+                });
             }
         }
         let Some(op) = self.ops.get_mut(&id) else {
@@ -1035,9 +1040,15 @@ impl Driver {
     /// that holds its JoinGroup while the application commits a
     /// revocation would otherwise keep the dead one, and the commit would
     /// wait for it until its deadline).
-    fn offsets_failed(&mut self, now: Instant, broker: &str, recovery: Recovery, cause: &str) {
+    fn offsets_failed(
+        &mut self,
+        now: Instant,
+        broker: &str,
+        recovery: Recovery,
+        cause: impl FnOnce() -> String,
+    ) {
         if matches!(recovery, Recovery::Unreachable | Recovery::FindCoordinator) {
-            self.machine.coordinator_unavailable(now, broker, cause);
+            self.machine.coordinator_unavailable(now, broker, &cause());
         }
     }
 
