@@ -128,37 +128,45 @@ mod tests {
 
     #[test]
     fn asking_about_one_child_reaps_every_child_that_exited() {
-        let first = spawn_detached(Command::new("true")).expect("spawn true");
-        let second = spawn_detached(Command::new("true")).expect("spawn true");
-        // Both exit at once; until reaped they stay zombies.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let zombie = |pid: u32| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .is_some_and(|r| r.trim_start().starts_with('Z'))
-                })
+        let zombie = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        // Another test of this crate that spawns or asks about a process
+        // reaps every exited child too (what made this test wait in vain
+        // once, in `cargo xtask test`): an attempt whose children it
+        // reaped first proves nothing, and the test tries again.
+        for _ in 0..20 {
+            let first = spawn_detached(Command::new("true")).expect("spawn true");
+            let second = spawn_detached(Command::new("true")).expect("spawn true");
+            // Both exit at once; until reaped they stay zombies.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let seen = loop {
+                if !has_entry(first) || !has_entry(second) {
+                    break false;
+                }
+                if zombie(first) && zombie(second) {
+                    break true;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the children did not exit"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
             };
-            // Exited: a zombie, or already reaped by another test of this
-            // crate that spawned or asked about a process meanwhile (every
-            // call reaps every exited child: what made this test wait in
-            // vain once, in `cargo xtask test`). Then the checks below
-            // hold trivially; alone, they check the reaping.
-            let exited = |pid: u32| zombie(pid) || !has_entry(pid);
-            if exited(first) && exited(second) {
-                break;
+            if !seen {
+                continue;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the children did not exit"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            // Asking about the first (as a restarted node's new pid is
+            // asked about, never its old one) reaps the second too.
+            assert_eq!(liveness(first, "true"), Liveness::Dead);
+            assert!(!has_entry(first), "the child asked about was not reaped");
+            assert!(!has_entry(second), "the other exited child was not reaped");
+            return;
         }
-        // Asking about the first (as a restarted node's new pid is asked
-        // about, never its old one) reaps the second too.
-        assert_eq!(liveness(first, "true"), Liveness::Dead);
-        assert!(!has_entry(first), "the child asked about was not reaped");
-        assert!(!has_entry(second), "the other exited child was not reaped");
+        panic!("in 20 attempts, another test always reaped the children first");
     }
 }
