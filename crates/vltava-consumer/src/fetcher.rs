@@ -646,6 +646,7 @@ fn handle(
             if !hints.is_empty() {
                 let moved = shared.meta.apply_leader_hints(&hints);
                 if !moved.is_empty() {
+                    shared.stats.leader_hints(moved.len());
                     tracing::info!(
                         broker = %broker,
                         partitions = ?moved,

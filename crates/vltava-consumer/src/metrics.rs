@@ -18,6 +18,7 @@
 //! | `vltava_consumer_fetch_partitions_sent_total` | counter | partitions named in Fetch requests (an incremental request leaves out the unchanged ones) |
 //! | `vltava_consumer_position_validations_total` | counter | positions validated with OffsetForLeaderEpoch (after a leader change, or a seek to an offset with a leader epoch) |
 //! | `vltava_consumer_log_truncations_total` | counter | log truncations detected below a position (by validation or a Fetch's diverging epoch) |
+//! | `vltava_consumer_leader_hints_applied_total` | counter | partitions moved to a new leader by a KIP-951 hint in a Fetch answer, without waiting for a metadata refresh |
 //! | `vltava_consumer_rebalances_total` | counter | times the member joined the group (each completed rebalance) |
 //! | `vltava_consumer_partitions_assigned_total` | counter | partitions assigned by the group |
 //! | `vltava_consumer_partitions_revoked_total` | counter | partitions revoked in orderly rebalances |
@@ -102,6 +103,7 @@ pub(crate) struct Stats {
     partitions_sent: Count,
     validations: Count,
     truncations: Count,
+    leader_hints: Count,
     rebalances: Count,
     assigned: Count,
     revoked: Count,
@@ -133,6 +135,7 @@ impl Stats {
             partitions_sent: Count::new("vltava_consumer_fetch_partitions_sent_total", client_id),
             validations: Count::new("vltava_consumer_position_validations_total", client_id),
             truncations: Count::new("vltava_consumer_log_truncations_total", client_id),
+            leader_hints: Count::new("vltava_consumer_leader_hints_applied_total", client_id),
             rebalances: Count::new("vltava_consumer_rebalances_total", client_id),
             assigned: Count::new("vltava_consumer_partitions_assigned_total", client_id),
             revoked: Count::new("vltava_consumer_partitions_revoked_total", client_id),
@@ -180,6 +183,11 @@ impl Stats {
     /// A log truncation was detected below a position.
     pub(crate) fn truncation(&self) {
         self.truncations.add(1);
+    }
+
+    /// `n` partitions moved to the leader a Fetch answer named (KIP-951).
+    pub(crate) fn leader_hints(&self, n: usize) {
+        self.leader_hints.add(n as u64);
     }
 
     pub(crate) fn partition_error(&self) {
@@ -236,6 +244,7 @@ impl Stats {
             fetch_partitions_sent: self.partitions_sent.get(),
             position_validations: self.validations.get(),
             log_truncations: self.truncations.get(),
+            leader_hints_applied: self.leader_hints.get(),
             rebalances: self.rebalances.get(),
             partitions_assigned: self.assigned.get(),
             partitions_revoked: self.revoked.get(),
@@ -279,6 +288,10 @@ pub struct ConsumerMetrics {
     /// Log truncations detected below a position (by validation, or by a
     /// Fetch answer's diverging epoch).
     pub log_truncations: u64,
+    /// Partitions moved to a new leader by a KIP-951 hint in a Fetch
+    /// answer (NOT_LEADER_OR_FOLLOWER naming the current leader), without
+    /// waiting for a metadata refresh.
+    pub leader_hints_applied: u64,
     /// Times the member joined the group: one per completed rebalance.
     pub rebalances: u64,
     /// Partitions assigned by the group, counted at each assignment.

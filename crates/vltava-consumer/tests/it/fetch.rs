@@ -1,12 +1,15 @@
 //! The fetch path on the shared cluster, observed from outside: an
 //! incremental fetch session after the first fetch (the consumer's
 //! counters of incremental requests and partitions named), the prefetch
-//! budget while the application does not poll, and records that are views
-//! into the fetched batch (pointer arithmetic on keys and values).
+//! budget while the application does not poll, records that are views
+//! into the fetched batch (pointer arithmetic on keys and values), and a
+//! leader moved by a preferred election, followed from the KIP-951 hint in
+//! the old leader's Fetch answer.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use tokio::task::block_in_place;
 use vltava_consumer::{Consumer, OffsetReset, TopicPartition};
 use vltava_producer::{Producer, ProducerConfig, ProducerRecord};
 use vltava_wire::Compression;
@@ -248,4 +251,136 @@ async fn keys_and_values_are_views_into_the_fetched_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_and_values_of_a_compressed_batch_are_views_into_its_one_decompression_buffer() {
     records_point_into_their_batch(Compression::Lz4).await;
+}
+
+/// A leader that moves while the old one stays up (replicas reordered with
+/// Kafka's reassignment tool, then a preferred election): the old leader
+/// answers the consumer's next Fetch with NOT_LEADER_OR_FOLLOWER naming
+/// the new leader (KIP-951), and the consumer fetches from it on that hint,
+/// with nothing lost or doubled and no fatal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_leader_is_followed_from_the_hint_in_the_old_leaders_fetch_answer() {
+    let cluster = shared_cluster();
+    let bootstrap = cluster.bootstrap();
+    let topic = unique_topic("hint");
+    cluster.create_topic(&topic, 1, 2).unwrap();
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let partition = || {
+        let metadata = block_in_place(|| cluster.metadata()).unwrap();
+        metadata
+            .topics
+            .into_iter()
+            .find(|t| t.name == topic)
+            .unwrap()
+            .partitions
+            .into_iter()
+            .next()
+            .unwrap()
+    };
+    // Both replicas in sync, so either can lead.
+    let started = Instant::now();
+    let p = loop {
+        let p = partition();
+        if p.leader >= 0 && p.isr.len() == 2 {
+            break p;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{p:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let old = p.leader;
+    let new = *p.replicas.iter().find(|&&r| r != old).unwrap();
+
+    produce_to(&bootstrap, &tp, 100, 100, ProducerConfig::new()).await;
+    let consumer = Consumer::builder(&bootstrap)
+        .assign([tp.clone()])
+        .auto_offset_reset(OffsetReset::Earliest)
+        .build()
+        .unwrap();
+    let mut offsets = Vec::new();
+    let mut errors = Vec::new();
+    let read_to = async |end: i64, offsets: &mut Vec<i64>, errors: &mut Vec<_>| {
+        let started = Instant::now();
+        while consumer.position(&tp) != Some(end) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "at {:?}; errors {errors:?}",
+                consumer.position(&tp)
+            );
+            let fetches = consumer.poll(Duration::from_millis(200)).await;
+            errors.extend(fetches.errors);
+            offsets.extend(
+                fetches
+                    .partitions
+                    .into_iter()
+                    .flat_map(|(_, r)| r)
+                    .map(|r| r.offset),
+            );
+        }
+    };
+    read_to(100, &mut offsets, &mut errors).await;
+    let before = consumer.metrics();
+    assert_eq!(before.leader_hints_applied, 0, "{before:?}");
+
+    // The new leader first in the replica list, then elected as preferred.
+    let plan = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{topic}.json"));
+    std::fs::write(
+        &plan,
+        format!(
+            r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":0,"replicas":[{new},{old}]}}]}}"#
+        ),
+    )
+    .unwrap();
+    let plan = plan.to_str().unwrap();
+    block_in_place(|| {
+        cluster.distribution().run_tool(
+            "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--reassignment-json-file",
+                plan,
+                "--execute",
+            ],
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    loop {
+        let elected = block_in_place(|| {
+            cluster.distribution().run_tool(
+                "org.apache.kafka.tools.LeaderElectionCommand",
+                &[
+                    "--bootstrap-server",
+                    &bootstrap,
+                    "--election-type",
+                    "preferred",
+                    "--topic",
+                    &topic,
+                    "--partition",
+                    "0",
+                ],
+            )
+        });
+        let p = partition();
+        if p.leader == new {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{new} was not elected: {elected:?}, {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The old leader is still up; the consumer learns of the move from it.
+    produce_to(&bootstrap, &tp, 50, 100, ProducerConfig::new()).await;
+    read_to(150, &mut offsets, &mut errors).await;
+    let after = consumer.metrics();
+    assert!(
+        after.leader_hints_applied >= 1,
+        "the move was not taken from a KIP-951 hint: {after:?}"
+    );
+    assert_eq!(offsets, (0..150).collect::<Vec<i64>>());
+    assert!(errors.iter().all(|e| !e.is_fatal()), "{errors:?}");
+    consumer.close().await.unwrap();
 }
