@@ -182,9 +182,10 @@ struct Batching {
 /// documented throughput settings where it has them, else its defaults.
 /// The Java client's defaults (Kafka 4.x) are `linger.ms` 5 and
 /// `batch.size` 16384; Confluent's throughput guide raises them, and
-/// vltava and confluent-kafka, whose defaults and keys are the Java
-/// client's and which document no throughput settings of their own, take
-/// the same row.
+/// confluent-kafka, whose defaults and keys are the Java client's and
+/// which documents no throughput settings of its own, takes the same row.
+/// vltava's defaults are the Java client's too; its throughput settings
+/// are `ProducerConfig::for_throughput`.
 fn recommended_batching(client: &str) -> Batching {
     const JAVA_THROUGHPUT: &str = "the Java client's defaults (Kafka 4.x: linger.ms 5, batch.size 16384) \
         with Confluent's throughput recommendation (\"How to optimize a Kafka producer for \
@@ -197,9 +198,9 @@ fn recommended_batching(client: &str) -> Batching {
         },
         "vltava" => Batching {
             linger_ms: 10,
-            batch_bytes: 100_000,
-            source: "vltava's defaults are the Java client's (linger 5 ms, batch 16 KiB) and it \
-                documents no throughput settings of its own: the Java client's row",
+            batch_bytes: 1_000_000,
+            source: "vltava's throughput settings (`ProducerConfig::for_throughput`: batch.size \
+                1000000, linger.ms 10; its defaults are the Java client's, 16 KiB and 5 ms)",
         },
         "confluent-kafka" => Batching {
             linger_ms: 10,
