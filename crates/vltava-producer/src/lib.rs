@@ -7,7 +7,9 @@
 //! keyed records and a sticky partition for the others; a bounded buffer
 //! with backpressure; acks 0, 1 or all; and idempotence, on by default:
 //! a producer id and a sequence per partition, so that retries after a
-//! broker restart neither lose, duplicate nor reorder records.
+//! broker restart neither lose, duplicate nor reorder records. The
+//! defaults are the Java client's; [`ProducerConfig::for_throughput`]
+//! batches up to a megabyte, as librdkafka and franz-go do by default.
 //!
 //! How it works: [`Producer::send`] appends to the accumulator
 //! (`accumulator.rs`, plain data); one sender task (`sender.rs`) takes
