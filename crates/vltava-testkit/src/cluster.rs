@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dist::{self, Distribution};
 use crate::error::{Error, IoContext, Result};
-use crate::probe::{self, MetadataInfo};
+use crate::probe::{self, MetadataInfo, PartitionInfo};
 use crate::process::{self, Liveness};
 use crate::security::{self, Listener};
 
@@ -565,14 +565,21 @@ impl Cluster {
         })
     }
 
-    /// The node that leads `topic`'s `partition`, as the brokers see it now.
-    pub fn partition_leader(&self, topic: &str, partition: i32) -> Result<u32> {
+    /// `topic`'s `partition` (leader, replicas, ISR) as the brokers see it now.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<PartitionInfo> {
         let metadata = self.metadata_for(Some(&[topic]))?;
         metadata
             .topics
-            .iter()
+            .into_iter()
             .find(|t| t.name == topic)
-            .and_then(|t| t.partitions.iter().find(|p| p.partition == partition))
+            .and_then(|t| t.partitions.into_iter().find(|p| p.partition == partition))
+            .ok_or_else(|| Error::Broker(format!("no metadata for {topic}/{partition}")))
+    }
+
+    /// The node that leads `topic`'s `partition`, as the brokers see it now.
+    pub fn partition_leader(&self, topic: &str, partition: i32) -> Result<u32> {
+        self.partition(topic, partition)
+            .ok()
             .filter(|p| p.leader >= 0)
             .map(|p| p.leader as u32)
             .ok_or_else(|| Error::Broker(format!("no leader known for {topic}/{partition}")))

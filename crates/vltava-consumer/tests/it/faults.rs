@@ -600,18 +600,7 @@ async fn a_log_truncated_by_an_unclean_election_is_detected_by_validation() {
         )
         .unwrap();
     let tp = TopicPartition::new(topic, 0);
-    let partition = || {
-        let metadata = block_in_place(|| cluster.metadata()).unwrap();
-        metadata
-            .topics
-            .into_iter()
-            .find(|t| t.name == topic)
-            .unwrap()
-            .partitions
-            .into_iter()
-            .next()
-            .unwrap()
-    };
+    let partition = || block_in_place(|| cluster.partition(topic, 0)).unwrap();
     let p = partition();
     let leader = p.leader as u32;
     let follower = p

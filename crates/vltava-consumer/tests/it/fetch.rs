@@ -265,18 +265,7 @@ async fn a_moved_leader_is_followed_from_the_hint_in_the_old_leaders_fetch_answe
     let topic = unique_topic("hint");
     cluster.create_topic(&topic, 1, 2).unwrap();
     let tp = TopicPartition::new(topic.as_str(), 0);
-    let partition = || {
-        let metadata = block_in_place(|| cluster.metadata()).unwrap();
-        metadata
-            .topics
-            .into_iter()
-            .find(|t| t.name == topic)
-            .unwrap()
-            .partitions
-            .into_iter()
-            .next()
-            .unwrap()
-    };
+    let partition = || block_in_place(|| cluster.partition(&topic, 0)).unwrap();
     // Both replicas in sync, so either can lead.
     let started = Instant::now();
     let p = loop {
