@@ -200,7 +200,8 @@ fn recommended_batching(client: &str) -> Batching {
             linger_ms: 10,
             batch_bytes: 1_000_000,
             source: "vltava's throughput settings (`ProducerConfig::for_throughput`: batch.size \
-                1000000, linger.ms 10; its defaults are the Java client's, 16 KiB and 5 ms)",
+                1000000, linger.ms 10, max.request.size 4 MiB; its defaults are the Java \
+                client's, 16 KiB, 5 ms and 1 MiB)",
         },
         "confluent-kafka" => Batching {
             linger_ms: 10,

@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -24,7 +24,7 @@ use tokio::task::AbortHandle;
 use vltava_wire::messages::{
     ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, RequestHeader,
 };
-use vltava_wire::{ApiKey, DecodeError, ErrorCode, Request, Response, VersionRange};
+use vltava_wire::{ApiKey, DecodeError, ErrorCode, Request, Response, Segments, VersionRange};
 
 use crate::config::ConnectionConfig;
 use crate::error::{DisconnectReason, NetError};
@@ -44,7 +44,7 @@ use crate::versions::{ApiVersions, client_range};
 /// Dropping the connection closes it.
 pub struct Connection {
     shared: Arc<Shared>,
-    outgoing: mpsc::UnboundedSender<Bytes>,
+    outgoing: mpsc::UnboundedSender<Vec<Bytes>>,
     config: ConnectionConfig,
     versions: ApiVersions,
     handshake_version: i16,
@@ -324,9 +324,9 @@ impl Connection {
             return Err(self.shared.closed_error());
         }
         let mut buf = buf;
-        frame::set_correlation_id(&mut buf, state.allocate_correlation_id());
+        frame::set_correlation_id(buf.head_mut(), state.allocate_correlation_id());
         state.last_activity = Instant::now();
-        if self.outgoing.send(BytesMut::freeze(buf)).is_err() {
+        if self.outgoing.send(buf.into_parts()).is_err() {
             drop(state);
             return Err(self.shared.closed_error());
         }
@@ -370,11 +370,13 @@ impl Connection {
 
     /// Encodes a request frame with a placeholder correlation id, patched
     /// under the lock when it is registered: encoding a large request does
-    /// not hold up the reader.
-    fn encode<R: Request>(&self, version: i16, body: &R) -> Result<BytesMut, NetError> {
+    /// not hold up the reader. Record batches (and any `bytes` field) of at
+    /// least [`frame::WRITE_BUFFER`] bytes are not copied: the frame is
+    /// written in pieces, those straight from the producer's buffers.
+    fn encode<R: Request>(&self, version: i16, body: &R) -> Result<Segments, NetError> {
         let header = RequestHeader::for_request::<R>(version, 0, self.config.client_id.as_deref());
-        let mut buf = frame::request_buffer();
-        vltava_wire::encode_request(&header, body, &mut buf)?;
+        let mut buf = Segments::new(frame::request_buffer(), frame::WRITE_BUFFER);
+        vltava_wire::encode_request_segments(&header, body, &mut buf)?;
         if frame::finish_request(&mut buf).is_none() {
             return Err(NetError::RequestTooLarge {
                 broker: self.shared.broker.clone(),
@@ -390,7 +392,7 @@ impl Connection {
     /// at all.
     fn start<R: Request>(
         &self,
-        mut buf: BytesMut,
+        mut buf: Segments,
         permit: OwnedSemaphorePermit,
     ) -> Result<oneshot::Receiver<Result<Bytes, NetError>>, NetError> {
         let (reply, response) = oneshot::channel();
@@ -400,9 +402,9 @@ impl Connection {
             return Err(self.shared.closed_error());
         }
         let correlation_id = state.allocate_correlation_id();
-        frame::set_correlation_id(&mut buf, correlation_id);
+        frame::set_correlation_id(buf.head_mut(), correlation_id);
         state.last_activity = Instant::now();
-        if self.outgoing.send(BytesMut::freeze(buf)).is_err() {
+        if self.outgoing.send(buf.into_parts()).is_err() {
             // The writer task is gone; it closes the state as it ends.
             drop(state);
             return Err(self.shared.closed_error());
@@ -699,15 +701,21 @@ async fn read_loop<R: AsyncRead + Unpin>(mut reader: R, shared: Arc<Shared>, max
 /// so that pipelined requests share system calls.
 async fn write_loop<W: AsyncWrite + Unpin>(
     writer: W,
-    mut queued: mpsc::UnboundedReceiver<Bytes>,
+    mut queued: mpsc::UnboundedReceiver<Vec<Bytes>>,
     shared: Arc<Shared>,
 ) {
-    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    // Pieces smaller than the buffer are gathered in it; larger ones (the
+    // shared record batches) go to the socket straight from where they are.
+    let mut writer = BufWriter::with_capacity(frame::WRITE_BUFFER, writer);
     let result: io::Result<()> = async {
         while let Some(frame) = queued.recv().await {
-            writer.write_all(&frame).await?;
+            for part in &frame {
+                writer.write_all(part).await?;
+            }
             while let Ok(frame) = queued.try_recv() {
-                writer.write_all(&frame).await?;
+                for part in &frame {
+                    writer.write_all(part).await?;
+                }
             }
             writer.flush().await?;
         }

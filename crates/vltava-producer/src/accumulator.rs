@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 use vltava_wire::compression::Compression;
-use vltava_wire::records::{RecordBatchBuilder, RecordHeader, RecordsError};
+use vltava_wire::records::{RecordBatch, RecordBatchBuilder, RecordHeader, RecordsError};
 
 use crate::error::ProduceError;
 use crate::outcome::{Delivery, OutcomeSender};
@@ -20,7 +20,8 @@ use crate::record::TopicPartition;
 #[derive(Debug)]
 pub(crate) struct ProducerBatch {
     pub(crate) tp: TopicPartition,
-    builder: RecordBatchBuilder,
+    contents: Contents,
+    record_count: usize,
     /// What the records' deliveries wait on.
     outcome: OutcomeSender,
     pub(crate) created: Instant,
@@ -37,6 +38,14 @@ pub(crate) struct ProducerBatch {
     pub(crate) sent_to: Option<(i32, Option<i32>)>,
 }
 
+/// A batch's records: open to more, or built into a batch's bytes (at the
+/// first seal; from then on only its producer fields change).
+#[derive(Debug)]
+enum Contents {
+    Open(RecordBatchBuilder),
+    Built(Bytes),
+}
+
 /// What a batch was sealed with: its bytes are fixed from then on, so a
 /// retry sends exactly what the first attempt sent (the broker recognises
 /// a duplicate by producer id, epoch and sequence).
@@ -48,19 +57,36 @@ pub(crate) struct Sealed {
 
 impl ProducerBatch {
     pub(crate) fn record_count(&self) -> usize {
-        self.builder.record_count()
+        self.record_count
     }
 
     fn size(&self) -> usize {
-        self.builder.uncompressed_size()
+        match &self.contents {
+            Contents::Open(builder) => builder.uncompressed_size(),
+            Contents::Built(bytes) => bytes.len(),
+        }
+    }
+
+    /// The builder, while the batch takes more records.
+    fn open(&mut self) -> Option<&mut RecordBatchBuilder> {
+        match &mut self.contents {
+            Contents::Open(builder) if self.sealed.is_none() => Some(builder),
+            _ => None,
+        }
     }
 
     #[cfg(test)]
     fn builder_capacity(&self) -> usize {
-        self.builder.capacity()
+        match &self.contents {
+            Contents::Open(builder) => builder.capacity(),
+            Contents::Built(_) => 0,
+        }
     }
 
-    /// Fixes the batch's bytes with the producer's identity; done once.
+    /// Fixes the batch's bytes with the producer's identity; done once,
+    /// and again only after [`unseal`](Self::unseal). The first seal
+    /// builds the batch (uncompressed, without copying its records); a
+    /// later one rewrites only the producer fields and the CRC.
     pub(crate) fn seal(
         &mut self,
         producer_id: i64,
@@ -69,21 +95,19 @@ impl ProducerBatch {
         transactional: bool,
     ) -> Result<&Sealed, RecordsError> {
         if self.sealed.is_none() {
-            // Taken out and put back rather than cloned: a clone would
-            // copy every record once more.
-            let builder = std::mem::replace(
-                &mut self.builder,
-                RecordBatchBuilder::new(Compression::None),
-            )
-            .producer(producer_id, producer_epoch, base_sequence)
-            .transactional(transactional);
-            let mut out = bytes::BytesMut::with_capacity(builder.uncompressed_size());
-            let built = builder.build(&mut out);
-            self.builder = builder;
-            built?;
+            let placeholder = Contents::Built(Bytes::new());
+            let bytes = match std::mem::replace(&mut self.contents, placeholder) {
+                Contents::Open(builder) => builder
+                    .producer(producer_id, producer_epoch, base_sequence)
+                    .transactional(transactional)
+                    .finish()?,
+                Contents::Built(built) => RecordBatch::decode_without_crc_check(built)?
+                    .with_producer_state(producer_id, producer_epoch, base_sequence, transactional),
+            };
+            self.contents = Contents::Built(bytes.clone());
             self.sealed = Some(Sealed {
                 base_sequence,
-                bytes: out.freeze(),
+                bytes,
             });
         }
         Ok(self.sealed.as_ref().expect("sealed above"))
@@ -207,14 +231,16 @@ impl Accumulator {
         let compression = config.compression;
         let queue = queue_or_new(&mut self.queues, topic, index);
         let fits = queue.batches.back().is_some_and(|b| {
-            b.sealed.is_none() && (b.builder.is_empty() || b.size() + estimate <= batch_size)
+            b.sealed.is_none()
+                && matches!(&b.contents, Contents::Open(builder)
+                    if builder.is_empty() || builder.uncompressed_size() + estimate <= batch_size)
         });
         let created = !fits;
         if created {
             let bytes = match queue.batches.back() {
                 // The open batch is full: its partition fills batches,
                 // so the next one is sized like it.
-                Some(previous) if previous.sealed.is_none() => {
+                Some(previous) if matches!(previous.contents, Contents::Open(_)) => {
                     queue.last_full = Some(previous.size());
                     previous.size()
                 }
@@ -226,7 +252,8 @@ impl Accumulator {
             queue.batches.push_back(ProducerBatch {
                 outcome: OutcomeSender::new(tp.clone()),
                 tp,
-                builder,
+                contents: Contents::Open(builder),
+                record_count: 0,
                 created: now(),
                 permit: None,
                 sealed: None,
@@ -238,9 +265,11 @@ impl Accumulator {
         }
         let batch = queue.batches.back_mut().expect("a batch is open");
         let offset_delta = batch
-            .builder
+            .open()
+            .expect("the back batch is open: checked or created above")
             .append(record.timestamp, record.key, record.value, record.headers)
             .map_err(|e| ProduceError::InvalidRecord(e.to_string()))?;
+        batch.record_count += 1;
         let delivery = batch.outcome.delivery(offset_delta, record.timestamp);
         match &mut batch.permit {
             Some(held) => held.merge(record.permit),

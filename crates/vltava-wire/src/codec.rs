@@ -337,6 +337,12 @@ pub(crate) trait Sink {
     /// Appends `bytes`.
     fn put(&mut self, bytes: &[u8]);
 
+    /// Appends the bytes of a `bytes` or `records` field, which a sink that
+    /// can (a [`Segments`]) keeps as a reference instead of copying.
+    fn put_shared(&mut self, bytes: &Bytes) {
+        self.put(bytes);
+    }
+
     /// Writes the spec field `name`; errors name it in their path.
     fn field<T: Field>(&mut self, name: &'static str, value: &T, cx: Ctx) -> Result<(), EncodeError>
     where
@@ -396,20 +402,178 @@ impl Sink for BytesMut {
     }
 }
 
-/// A [`Sink`] that counts bytes instead of writing them.
-#[derive(Debug, Default)]
-pub(crate) struct SizeCounter(usize);
+/// A [`Sink`] that counts bytes instead of writing them; and of those,
+/// the ones of `bytes` fields of at least `share_from` bytes, which a
+/// [`Segments`] with that threshold does not copy.
+#[derive(Debug)]
+pub(crate) struct SizeCounter {
+    len: usize,
+    shared: usize,
+    share_from: usize,
+}
+
+impl Default for SizeCounter {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            shared: 0,
+            share_from: usize::MAX,
+        }
+    }
+}
 
 impl SizeCounter {
+    /// A counter that tells apart what a [`Segments`] with `share_from` shares.
+    pub(crate) fn sharing_from(share_from: usize) -> Self {
+        Self {
+            share_from,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.0
+        self.len
+    }
+
+    /// The bytes counted that a [`Segments`] would copy.
+    pub(crate) fn copied(&self) -> usize {
+        self.len - self.shared
     }
 }
 
 impl Sink for SizeCounter {
     fn put(&mut self, bytes: &[u8]) {
-        self.0 += bytes.len();
+        self.len += bytes.len();
     }
+
+    fn put_shared(&mut self, bytes: &Bytes) {
+        self.len += bytes.len();
+        if bytes.len() >= self.share_from {
+            self.shared += bytes.len();
+        }
+    }
+}
+
+/// An encoded message in pieces, for vectored writes: what the encoder
+/// wrote, and between it, without a copy, the `bytes` and `records` fields
+/// of at least a threshold's size (a produce request's record batches).
+/// Built by [`encode_request_segments`](crate::encode_request_segments).
+///
+/// The first piece, the head, stays mutable: a transport writes its size
+/// prefix and correlation id there.
+#[derive(Debug)]
+pub struct Segments {
+    head: BytesMut,
+    rest: Vec<Bytes>,
+    current: BytesMut,
+    share_from: usize,
+}
+
+impl Segments {
+    /// Pieces that start with `head` (whatever the caller put in front of
+    /// the message, such as a size placeholder), sharing fields of at least
+    /// `share_from` bytes.
+    pub fn new(head: BytesMut, share_from: usize) -> Segments {
+        Segments {
+            head,
+            rest: Vec::new(),
+            current: BytesMut::new(),
+            share_from: share_from.max(1),
+        }
+    }
+
+    /// The first piece: everything up to the first shared field.
+    pub fn head(&self) -> &BytesMut {
+        &self.head
+    }
+
+    /// The first piece, to patch in place.
+    pub fn head_mut(&mut self) -> &mut BytesMut {
+        &mut self.head
+    }
+
+    /// The bytes of every piece together.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.rest.iter().map(Bytes::len).sum::<usize>() + self.current.len()
+    }
+
+    /// Whether there is no byte at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pieces in order, the head first; none is empty but the head.
+    pub fn into_parts(mut self) -> Vec<Bytes> {
+        let mut parts = Vec::with_capacity(self.rest.len() + 2);
+        parts.push(self.head.freeze());
+        parts.append(&mut self.rest);
+        if !self.current.is_empty() {
+            parts.push(self.current.freeze());
+        }
+        parts
+    }
+
+    /// Makes room for `additional` more copied bytes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.current_mut().reserve(additional);
+    }
+
+    /// Where copied bytes go now: the head until a field was shared.
+    fn current_mut(&mut self) -> &mut BytesMut {
+        if self.rest.is_empty() {
+            &mut self.head
+        } else {
+            &mut self.current
+        }
+    }
+
+    /// The copied bytes written so far (for undoing a failed write).
+    fn mark(&self) -> (usize, usize, usize) {
+        (self.head.len(), self.rest.len(), self.current.len())
+    }
+
+    fn undo(&mut self, (head, rest, current): (usize, usize, usize)) {
+        self.head.truncate(head);
+        self.rest.truncate(rest);
+        self.current.truncate(current);
+    }
+}
+
+impl Sink for Segments {
+    fn put(&mut self, bytes: &[u8]) {
+        self.current_mut().extend_from_slice(bytes);
+    }
+
+    fn put_shared(&mut self, bytes: &Bytes) {
+        if bytes.len() < self.share_from {
+            self.put(bytes);
+            return;
+        }
+        if !self.current.is_empty() {
+            // What was written since the last shared field; the rest of
+            // the buffer's room stays with `current` for what follows.
+            self.rest.push(self.current.split().freeze());
+        }
+        self.rest.push(bytes.clone());
+    }
+}
+
+/// Encodes `message` at `cx` into `segments`; on error, `segments` is left
+/// as it was.
+pub(crate) fn write_segments<M: Field>(
+    message: &M,
+    segments: &mut Segments,
+    cx: Ctx,
+) -> Result<(), EncodeError> {
+    let mut counter = SizeCounter::sharing_from(segments.share_from);
+    message.write(&mut counter, cx)?;
+    let mark = segments.mark();
+    segments.reserve(counter.copied());
+    let written = message.write(segments, cx);
+    if written.is_err() {
+        segments.undo(mark);
+    }
+    written
 }
 
 /// Writes an unsigned varint.
@@ -711,7 +875,7 @@ impl Field for Bytes {
     ) -> Result<(), EncodeError> {
         put_length(s, value.map(Bytes::len), cx, BYTES_MAX)?;
         if let Some(value) = value {
-            s.put(value);
+            s.put_shared(value);
         }
         Ok(())
     }

@@ -35,10 +35,11 @@ mod protocol;
 #[cfg(feature = "proptest")]
 pub mod testing;
 
+pub use codec::Segments;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, UnknownApiKey};
 pub use messages::ApiKey;
 pub use protocol::{
     Message, RawTaggedField, Request, Response, Uuid, VersionRange, decode_request,
-    decode_response, decode_response_body, encode_request, encode_response, request_header_version,
-    response_header_version,
+    decode_response, decode_response_body, encode_request, encode_request_segments,
+    encode_response, request_header_version, response_header_version,
 };

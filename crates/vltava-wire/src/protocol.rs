@@ -6,7 +6,7 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{Ctx, Field, Reader, SizeCounter};
+use crate::codec::{Ctx, Field, Reader, Segments, SizeCounter, write_segments};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::generated::{ApiKey, RequestBody, RequestHeader, ResponseBody, ResponseHeader};
 
@@ -150,6 +150,11 @@ pub trait Message:
     /// the space it needs first. On error `buf` is left as it was.
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError>;
 
+    /// Appends the message, encoded at `version`, to `segments`, which
+    /// keeps large `bytes` and `records` fields as references instead of
+    /// copying them. On error `segments` is left as it was.
+    fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError>;
+
     /// Builds an arbitrary value that `version` can carry from a seed of bytes
     /// (an empty seed gives the default). Used by the `proptest` strategies.
     #[cfg(feature = "proptest")]
@@ -245,6 +250,66 @@ pub fn encode_request<R: Request>(
     }
     let header_version = request_header_version(R::API_KEY, version);
     encode_pair(header, header_version, body, version, buf)
+}
+
+/// [`encode_request`] into [`Segments`]: the header and the body's small
+/// fields are copied, and its `bytes` and `records` fields of at least the
+/// segments' threshold are shared, so that a transport writes a produce
+/// request's record batches straight from the producer's buffers.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use vltava_wire::messages::{ProduceRequest, RequestHeader};
+/// use vltava_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
+/// use vltava_wire::{Segments, encode_request, encode_request_segments};
+///
+/// let batch = Bytes::from(vec![7u8; 100_000]);
+/// let body = ProduceRequest {
+///     acks: -1,
+///     timeout_ms: 30_000,
+///     topic_data: vec![TopicProduceData {
+///         name: "t".into(),
+///         partition_data: vec![PartitionProduceData {
+///             index: 0,
+///             records: Some(batch.clone()),
+///             ..Default::default()
+///         }],
+///         ..Default::default()
+///     }],
+///     ..Default::default()
+/// };
+/// let header = RequestHeader::for_request::<ProduceRequest>(9, 1, Some("app"));
+/// let mut segments = Segments::new(BytesMut::new(), 64 * 1024);
+/// encode_request_segments(&header, &body, &mut segments)?;
+/// let parts = segments.into_parts();
+/// assert_eq!(parts[1].as_ptr(), batch.as_ptr()); // shared, not copied
+///
+/// let mut whole = BytesMut::new();
+/// encode_request(&header, &body, &mut whole)?;
+/// assert_eq!(parts.concat(), whole);
+/// # Ok::<(), vltava_wire::EncodeError>(())
+/// ```
+pub fn encode_request_segments<R: Request>(
+    header: &RequestHeader,
+    body: &R,
+    segments: &mut Segments,
+) -> Result<(), EncodeError> {
+    let version = header.request_api_version;
+    if header.request_api_key != R::API_KEY.as_i16() {
+        return Err(EncodeError::new(EncodeErrorKind::ApiKeyMismatch {
+            header_api_key: header.request_api_key,
+            body_api_key: R::API_KEY.as_i16(),
+        })
+        .in_message(R::NAME, version));
+    }
+    let header_version = request_header_version(R::API_KEY, version);
+    let before = segments.head().len();
+    header.encode_segments(segments, header_version)?;
+    if let Err(error) = body.encode_segments(segments, version) {
+        segments.head_mut().truncate(before);
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// Appends a response to `buf`: a header with `correlation_id` at the header
@@ -443,6 +508,16 @@ pub(crate) fn encode_message<M: Message + Field>(
     buf.reserve(len);
     let written = message.write(buf, cx);
     finish_encode(buf, start, len, written, M::NAME, version)
+}
+
+/// [`Message::encode_segments`] for every generated message.
+pub(crate) fn encode_segments_message<M: Message + Field>(
+    message: &M,
+    segments: &mut Segments,
+    version: i16,
+) -> Result<(), EncodeError> {
+    let cx = encode_context(M::NAME, M::VERSIONS, M::FLEXIBLE_VERSIONS, version)?;
+    write_segments(message, segments, cx).map_err(|error| error.in_message(M::NAME, version))
 }
 
 /// Undoes a failed write; checks a successful one against its size.

@@ -442,7 +442,7 @@ struct DefaultValue {
 impl Emitter<'_, '_> {
     fn imports(&self) -> String {
         let spec = self.spec;
-        let mut codec = vec!["Ctx", "Field", "Reader", "Sink"];
+        let mut codec = vec!["Ctx", "Field", "Reader", "Segments", "Sink"];
         if self.used.absent {
             codec.push("absent");
         }
@@ -482,6 +482,7 @@ impl Emitter<'_, '_> {
             "VersionRange",
             "decode_message",
             "encode_message",
+            "encode_segments_message",
             "encoded_len_message",
             "sealed::Sealed",
         ]);
@@ -677,6 +678,9 @@ impl Emitter<'_, '_> {
              }\n\n\
              fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {\n\
              encode_message(self, buf, version)\n\
+             }\n\n\
+             fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError> {\n\
+             encode_segments_message(self, segments, version)\n\
              }\n\n\
              #[cfg(feature = \"proptest\")]\n\
              fn from_seed(seed: &[u8], version: i16) -> Self {\n\

@@ -687,3 +687,71 @@ async fn a_dial_that_gets_no_answer_times_out() {
     assert!(error.is_retriable());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn record_batches_are_written_in_pieces_and_arrive_whole_and_in_order() {
+    use vltava_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let (reader, writer, mut broker) = pipe();
+    let table = versions_response(&[
+        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::Metadata, 0, 12),
+        (ApiKey::Produce, 3, 11),
+    ]);
+    let (connection, ()) = tokio::join!(
+        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
+        async {
+            let (header, _) = broker.next_request().await;
+            broker
+                .respond(header.correlation_id, header.request_api_version, &table)
+                .await;
+        }
+    );
+    let connection = connection.unwrap();
+    // Batches larger than the write buffer (shared, not copied), one
+    // smaller (copied), with small fields between them.
+    let batch = |fill: u8, len: usize| Some(bytes::Bytes::from(vec![fill; len]));
+    let request = ProduceRequest {
+        acks: 0,
+        timeout_ms: 1_000,
+        topic_data: vec![TopicProduceData {
+            name: "t".into(),
+            partition_data: vec![
+                PartitionProduceData {
+                    index: 0,
+                    records: batch(1, 3 * frame::WRITE_BUFFER + 5),
+                    ..Default::default()
+                },
+                PartitionProduceData {
+                    index: 1,
+                    records: batch(2, 100),
+                    ..Default::default()
+                },
+                PartitionProduceData {
+                    index: 2,
+                    records: batch(3, frame::WRITE_BUFFER),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let sent = request.clone();
+    let reading = async {
+        let frame = frame::read_frame(&mut broker.reader, 1 << 20)
+            .await
+            .expect("the produce frame");
+        let (_, body) = vltava_wire::decode_request(&frame).expect("a valid request");
+        let next = broker.next_metadata().await;
+        (body, next)
+    };
+    let (body, (correlation_id, version, tag)) = tokio::join!(reading, async {
+        connection.send_unanswered(sent).await.unwrap();
+        // Pipelined right behind it, without waiting.
+        let _pending = connection.queue(12, &tagged(9)).await.unwrap();
+    })
+    .0;
+    assert_eq!(body, RequestBody::Produce(request));
+    assert_eq!(tag, 9);
+    assert!(correlation_id >= 0 && version > 0);
+}

@@ -5,11 +5,11 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{ApiKey, AssignReplicasToDirsResponse};
-use crate::codec::{Ctx, Field, Reader, Sink};
+use crate::codec::{Ctx, Field, Reader, Segments, Sink};
 use crate::error::{DecodeError, EncodeError};
 use crate::protocol::{
     Message, RawTaggedField, Request, Uuid, VersionRange, decode_message, encode_message,
-    encoded_len_message, sealed::Sealed,
+    encode_segments_message, encoded_len_message, sealed::Sealed,
 };
 #[cfg(feature = "proptest")]
 use crate::testing::{Arbitrary, Gen, message_from_seed};
@@ -61,6 +61,10 @@ impl Message for AssignReplicasToDirsRequest {
 
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         encode_message(self, buf, version)
+    }
+
+    fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError> {
+        encode_segments_message(self, segments, version)
     }
 
     #[cfg(feature = "proptest")]

@@ -5,11 +5,11 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{ApiKey, BrokerHeartbeatResponse};
-use crate::codec::{Ctx, Field, Reader, Sink, absent};
+use crate::codec::{Ctx, Field, Reader, Segments, Sink, absent};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::protocol::{
     Message, RawTaggedField, Request, Uuid, VersionRange, decode_message, encode_message,
-    encoded_len_message, sealed::Sealed,
+    encode_segments_message, encoded_len_message, sealed::Sealed,
 };
 #[cfg(feature = "proptest")]
 use crate::testing::{Arbitrary, Gen, message_from_seed};
@@ -78,6 +78,10 @@ impl Message for BrokerHeartbeatRequest {
 
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         encode_message(self, buf, version)
+    }
+
+    fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError> {
+        encode_segments_message(self, segments, version)
     }
 
     #[cfg(feature = "proptest")]

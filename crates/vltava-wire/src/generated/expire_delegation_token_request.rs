@@ -10,11 +10,11 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{ApiKey, ExpireDelegationTokenResponse};
-use crate::codec::{Ctx, Field, Reader, Sink, no_tagged_fields};
+use crate::codec::{Ctx, Field, Reader, Segments, Sink, no_tagged_fields};
 use crate::error::{DecodeError, EncodeError};
 use crate::protocol::{
     Message, RawTaggedField, Request, VersionRange, decode_message, encode_message,
-    encoded_len_message, sealed::Sealed,
+    encode_segments_message, encoded_len_message, sealed::Sealed,
 };
 #[cfg(feature = "proptest")]
 use crate::testing::{Arbitrary, Gen, message_from_seed};
@@ -53,6 +53,10 @@ impl Message for ExpireDelegationTokenRequest {
 
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         encode_message(self, buf, version)
+    }
+
+    fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError> {
+        encode_segments_message(self, segments, version)
     }
 
     #[cfg(feature = "proptest")]

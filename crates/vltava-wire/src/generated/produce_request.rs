@@ -27,11 +27,11 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{ApiKey, ProduceResponse};
-use crate::codec::{Ctx, Field, Reader, Sink, absent, no_tagged_fields};
+use crate::codec::{Ctx, Field, Reader, Segments, Sink, absent, no_tagged_fields};
 use crate::error::{DecodeError, EncodeError};
 use crate::protocol::{
     Message, RawTaggedField, Request, VersionRange, decode_message, encode_message,
-    encoded_len_message, sealed::Sealed,
+    encode_segments_message, encoded_len_message, sealed::Sealed,
 };
 #[cfg(feature = "proptest")]
 use crate::testing::{Arbitrary, Gen, message_from_seed};
@@ -80,6 +80,10 @@ impl Message for ProduceRequest {
 
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         encode_message(self, buf, version)
+    }
+
+    fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError> {
+        encode_segments_message(self, segments, version)
     }
 
     #[cfg(feature = "proptest")]

@@ -12,11 +12,11 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{ApiKey, SaslHandshakeResponse};
-use crate::codec::{Ctx, Field, Reader, Sink};
+use crate::codec::{Ctx, Field, Reader, Segments, Sink};
 use crate::error::{DecodeError, EncodeError};
 use crate::protocol::{
-    Message, Request, VersionRange, decode_message, encode_message, encoded_len_message,
-    sealed::Sealed,
+    Message, Request, VersionRange, decode_message, encode_message, encode_segments_message,
+    encoded_len_message, sealed::Sealed,
 };
 #[cfg(feature = "proptest")]
 use crate::testing::{Arbitrary, Gen, message_from_seed};
@@ -49,6 +49,10 @@ impl Message for SaslHandshakeRequest {
 
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         encode_message(self, buf, version)
+    }
+
+    fn encode_segments(&self, segments: &mut Segments, version: i16) -> Result<(), EncodeError> {
+        encode_segments_message(self, segments, version)
     }
 
     #[cfg(feature = "proptest")]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::record::{Record, take, take_nullable};
 use super::varint::{read_raw32, read_raw64, read_varint, read_varlong, zigzag32, zigzag64};
@@ -101,6 +101,46 @@ impl RecordBatch {
             compression,
             bytes,
         })
+    }
+
+    /// The batch's bytes with another producer id, epoch, base sequence and
+    /// transactional flag, and its CRC32C computed again: what an
+    /// idempotent producer sends once its id was reset. The records are
+    /// copied unchanged (compressed ones are not compressed again).
+    ///
+    /// ```
+    /// use vltava_wire::compression::Compression;
+    /// use vltava_wire::records::{RecordBatch, RecordBatchBuilder};
+    ///
+    /// let mut builder = RecordBatchBuilder::new(Compression::Lz4).producer(7, 0, 40);
+    /// builder.append(1_700_000_000_000, None, Some(b"hello"), &[])?;
+    /// let batch = RecordBatch::decode(builder.finish()?)?;
+    /// let moved = RecordBatch::decode(batch.with_producer_state(8, 1, 0, false))?;
+    /// assert_eq!((moved.producer_id(), moved.producer_epoch(), moved.base_sequence()), (8, 1, 0));
+    /// # Ok::<(), vltava_wire::records::RecordsError>(())
+    /// ```
+    pub fn with_producer_state(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        transactional: bool,
+    ) -> Bytes {
+        let mut bytes = BytesMut::from(&self.bytes[..]);
+        let mut attributes = self.attributes & !attributes::TRANSACTIONAL;
+        if transactional {
+            attributes |= attributes::TRANSACTIONAL;
+        }
+        bytes[layout::ATTRIBUTES..layout::ATTRIBUTES + 2]
+            .copy_from_slice(&attributes.to_be_bytes());
+        bytes[layout::PRODUCER_ID..layout::PRODUCER_ID + 8]
+            .copy_from_slice(&producer_id.to_be_bytes());
+        bytes[layout::PRODUCER_EPOCH..layout::PRODUCER_EPOCH + 2]
+            .copy_from_slice(&producer_epoch.to_be_bytes());
+        bytes[layout::BASE_SEQUENCE..layout::BASE_SEQUENCE + 4]
+            .copy_from_slice(&base_sequence.to_be_bytes());
+        super::builder::write_crc(&mut bytes);
+        bytes.freeze()
     }
 
     /// Checks the stored CRC32C against the bytes from the attributes to the

@@ -1,6 +1,6 @@
-//! Building a magic-2 record batch (any codec) into a `BytesMut`, for the producer and for tests.
+//! Building a magic-2 record batch (any codec), for the producer and for tests.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::batch::TimestampType;
 use super::record::{ControlRecord, EndTxnMarker};
@@ -30,10 +30,13 @@ impl<'a> RecordHeader<'a> {
 /// Collects records and writes them as one magic-2 batch.
 ///
 /// Set the batch-wide fields first (they take and return the builder), then
-/// [`append`](Self::append) records, then [`build`](Self::build). Records are
-/// encoded as they are appended into one uncompressed buffer, which
-/// [`build`](Self::build) compresses with the chosen codec; the CRC32C is
-/// computed last. The builder can be built more than once.
+/// [`append`](Self::append) records, then [`build`](Self::build) or
+/// [`finish`](Self::finish). Records are encoded as they are appended into
+/// one uncompressed buffer, which leaves room for the batch header in front
+/// and which building compresses with the chosen codec; the CRC32C is
+/// computed last. [`build`](Self::build) can be called more than once;
+/// [`finish`](Self::finish) consumes the builder and, uncompressed, hands
+/// over its buffer without copying the records.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -68,6 +71,7 @@ pub struct RecordBatchBuilder {
     max_timestamp: i64,
     last_offset_delta: Option<i32>,
     record_count: i32,
+    /// `HEADER_LEN` bytes of room for the header, then the records.
     records: Vec<u8>,
 }
 
@@ -91,7 +95,7 @@ impl RecordBatchBuilder {
             max_timestamp: -1,
             last_offset_delta: None,
             record_count: 0,
-            records: Vec::new(),
+            records: vec![0; layout::HEADER_LEN],
         }
     }
 
@@ -276,7 +280,7 @@ impl RecordBatchBuilder {
 
     /// The bytes of records the buffer holds without growing.
     pub fn capacity(&self) -> usize {
-        self.records.capacity()
+        self.records.capacity() - layout::HEADER_LEN
     }
 
     /// How many records have been appended.
@@ -292,27 +296,74 @@ impl RecordBatchBuilder {
     /// The size of the batch if it were not compressed: header and records.
     /// A producer compares this with `batch.size`.
     pub fn uncompressed_size(&self) -> usize {
-        layout::HEADER_LEN + self.records.len()
+        self.records.len()
     }
 
     /// Writes the batch to the end of `out`; returns how many bytes it took.
     pub fn build(&self, out: &mut BytesMut) -> Result<usize, RecordsError> {
+        let records = &self.records[layout::HEADER_LEN..];
         let compressed;
         let payload: &[u8] = match self.compression {
-            Compression::None => &self.records,
+            Compression::None => records,
             codec => {
                 let mut buffer = Vec::new();
                 compression::compress_with_level(
                     codec,
                     self.compression_level,
-                    &self.records,
+                    records,
                     &mut buffer,
                 )?;
                 compressed = buffer;
                 &compressed
             }
         };
-        let size = layout::HEADER_LEN + payload.len();
+        let header = self.header(payload.len())?;
+        let start = out.len();
+        out.reserve(header.len() + payload.len());
+        out.put_slice(&header);
+        out.put_slice(payload);
+        write_crc(&mut out[start..]);
+        Ok(header.len() + payload.len())
+    }
+
+    /// The batch, in one buffer of its own. Uncompressed, that buffer is
+    /// the one the records were appended to, with the header written into
+    /// the room left in front: the records are not copied. Compressed, the
+    /// records are compressed into a new buffer, after room for the header.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use vltava_wire::compression::Compression;
+    /// use vltava_wire::records::RecordBatchBuilder;
+    ///
+    /// let mut builder = RecordBatchBuilder::new(Compression::None).producer(7, 0, 0);
+    /// builder.append(1_700_000_000_000, None, Some(b"hello"), &[])?;
+    /// let mut built = BytesMut::new();
+    /// builder.build(&mut built)?;
+    /// assert_eq!(builder.finish()?, built);
+    /// # Ok::<(), vltava_wire::records::RecordsError>(())
+    /// ```
+    pub fn finish(mut self) -> Result<Bytes, RecordsError> {
+        let mut batch = match self.compression {
+            Compression::None => std::mem::take(&mut self.records),
+            codec => {
+                let records = &self.records[layout::HEADER_LEN..];
+                let mut out = Vec::with_capacity(layout::HEADER_LEN + records.len() / 2);
+                out.resize(layout::HEADER_LEN, 0);
+                compression::compress_with_level(codec, self.compression_level, records, &mut out)?;
+                out
+            }
+        };
+        let header = self.header(batch.len() - layout::HEADER_LEN)?;
+        batch[..layout::HEADER_LEN].copy_from_slice(&header);
+        write_crc(&mut batch);
+        Ok(Bytes::from(batch))
+    }
+
+    /// The header of a batch whose records take `payload_len` bytes, with
+    /// its CRC left at zero.
+    fn header(&self, payload_len: usize) -> Result<[u8; layout::HEADER_LEN], RecordsError> {
+        let size = layout::HEADER_LEN + payload_len;
         let length = i32::try_from(size - layout::LOG_OVERHEAD)
             .map_err(|_| RecordsError::InvalidAppend("batch longer than i32::MAX bytes"))?;
 
@@ -330,8 +381,8 @@ impl RecordBatchBuilder {
             attributes |= attributes::DELETE_HORIZON;
         }
 
-        let start = out.len();
-        out.reserve(size);
+        let mut header = [0u8; layout::HEADER_LEN];
+        let mut out = &mut header[..];
         out.put_i64(self.base_offset);
         out.put_i32(length);
         out.put_i32(self.partition_leader_epoch);
@@ -345,11 +396,15 @@ impl RecordBatchBuilder {
         out.put_i16(self.producer_epoch);
         out.put_i32(self.base_sequence);
         out.put_i32(self.record_count);
-        out.put_slice(payload);
-        let crc = crc32c::crc32c(&out[start + layout::ATTRIBUTES..]);
-        out[start + layout::CRC..start + layout::ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
-        Ok(size)
+        debug_assert!(out.is_empty());
+        Ok(header)
     }
+}
+
+/// Computes a whole batch's CRC32C (attributes to the end) and writes it.
+pub(super) fn write_crc(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[layout::ATTRIBUTES..]);
+    batch[layout::CRC..layout::ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// The wire length of an optional field: `-1` for null.

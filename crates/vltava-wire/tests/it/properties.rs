@@ -2,8 +2,8 @@
 //! message (from `for_each_message!`):
 //!
 //! - `roundtrip::*`: arbitrary values (proptest, shrinking the seed they are
-//!   built from) encode to exactly `encoded_len` bytes, decode back equal, and
-//!   re-encode to the same bytes;
+//!   built from) encode to exactly `encoded_len` bytes, the same in pieces
+//!   (`encode_segments`), decode back equal, and re-encode to the same bytes;
 //! - `truncation::*`: every strict prefix of a valid encoding fails to decode
 //!   with `Truncated`, without panicking;
 //! - `garbage::*`: random bytes and mutated encodings never make decoding
@@ -12,7 +12,7 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::any;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use vltava_wire::{DecodeErrorKind, Message, testing};
+use vltava_wire::{DecodeErrorKind, Message, Segments, testing};
 
 use crate::support::Noise;
 
@@ -39,6 +39,17 @@ fn roundtrip<M: Message>(value: &M, version: i16) -> Result<Bytes, String> {
         ));
     }
     let bytes = buf.freeze();
+    // In pieces, sharing every `bytes` field (the smallest threshold): the
+    // same bytes, in order.
+    let mut segments = Segments::new(BytesMut::new(), 1);
+    value
+        .encode_segments(&mut segments, version)
+        .map_err(|e| format!("encode_segments failed: {e}\nvalue: {value:?}"))?;
+    if segments.len() != len || segments.into_parts().concat() != bytes {
+        return Err(format!(
+            "encode_segments wrote other bytes than encode\nvalue: {value:?}"
+        ));
+    }
     let decoded = M::decode(&bytes, version)
         .map_err(|e| format!("decode failed: {e}\nvalue: {value:?}\nbytes: {bytes:?}"))?;
     if decoded != *value {
