@@ -599,6 +599,44 @@ mod tests {
     }
 
     #[test]
+    fn an_unsealed_batch_takes_no_more_records_and_reseals_with_the_new_identity() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config());
+        let _ = add(&mut acc, 0, b"one", t0);
+        let _ = add(&mut acc, 0, b"two", t0);
+        let later = t0 + Duration::from_secs(1);
+        let mut batch = acc.drain(&tp(0), later).unwrap();
+        let first = batch.seal(42, 3, 100, false).unwrap().bytes.clone();
+        // The producer id was reset: the batch goes back, unsealed.
+        acc.reenqueue(batch, t0);
+        acc.unseal_all();
+        // A record sent now starts a batch of its own behind it.
+        let _ = add(&mut acc, 0, b"three", t0);
+        let mut again = acc.drain(&tp(0), later).unwrap();
+        assert!(again.sealed.is_none());
+        assert_eq!(again.record_count(), 2);
+        let resealed = again.seal(77, 0, 0, true).unwrap().bytes.clone();
+        let decode = |bytes: &bytes::Bytes| {
+            vltava_wire::RecordBatch::decode(bytes.clone()).expect("a whole batch, CRC right")
+        };
+        let (before, after) = (decode(&first), decode(&resealed));
+        assert_eq!(
+            (
+                after.producer_id(),
+                after.producer_epoch(),
+                after.base_sequence()
+            ),
+            (77, 0, 0)
+        );
+        assert!(after.is_transactional() && !before.is_transactional());
+        // Only the header moved: the records are the same bytes.
+        assert_eq!(first[61..], resealed[61..]);
+        assert_eq!(after.record_count(), 2);
+        let next = acc.drain(&tp(0), later).unwrap();
+        assert_eq!(next.record_count(), 1);
+    }
+
+    #[test]
     fn retried_batches_are_ordered_by_sequence() {
         let t0 = Instant::now();
         let mut acc = Accumulator::new(config());
