@@ -145,6 +145,46 @@ mod tests {
     }
 
     #[test]
+    fn records_before_a_damaged_batch_come_out_then_the_error_at_its_offset() {
+        let tp = TopicPartition::new("t", 0);
+        let mut response = answer(&tp, 20);
+        let first = response.responses[0].partitions[0].records.clone().unwrap();
+        // A second batch (offsets 20..40) whose CRC does not match.
+        let mut second = BytesMut::new();
+        let mut builder = RecordBatchBuilder::new(Compression::Lz4).base_offset(20);
+        for i in 0..20 {
+            builder.append(i, None, Some(&b"v"[..]), &[]).unwrap();
+        }
+        builder.build(&mut second).unwrap();
+        let last = second.len() - 1;
+        second[last] ^= 0x55;
+        let mut both = BytesMut::from(&first[..]);
+        both.extend_from_slice(&second);
+        response.responses[0].partitions[0].records = Some(both.freeze());
+        response.responses[0].partitions[0].high_watermark = 40;
+
+        let config = ConsumerConfig::new().max_poll_records(15);
+        let mut path = PollPath::new(config, [(tp.clone(), 0)]);
+        path.handle_fetch(response);
+        // Cut by max_poll_records, the first batch comes out whole over two
+        // polls; the error comes with the rest of it, at the damaged
+        // batch's offset, and the position stops there.
+        let polled = path.poll();
+        assert_eq!((polled.record_count(), polled.errors.len()), (15, 0));
+        let polled = path.poll();
+        assert_eq!(polled.record_count(), 5);
+        assert!(
+            matches!(
+                polled.errors.as_slice(),
+                [crate::ConsumeError::Corrupt { offset: 20, .. }]
+            ),
+            "{:?}",
+            polled.errors
+        );
+        assert_eq!(path.position(&tp), Some(20));
+    }
+
+    #[test]
     fn a_fetch_answer_comes_out_of_poll_as_records_in_max_poll_records_slices() {
         let tp = TopicPartition::new("t", 0);
         let config = ConsumerConfig::new().max_poll_records(30);

@@ -14,14 +14,15 @@ use vltava_group::{
 };
 use vltava_meta::{Interest, MetadataClient, MetadataConfig};
 use vltava_net::{BrokerPool, PoolConfig};
+use vltava_wire::Batch;
 use vltava_wire::records::ControlRecordType;
-use vltava_wire::{Batch, DecompressionLimit, RecordBatches};
 
 use crate::TopicPartition;
 use crate::config::{ConsumerConfig, Isolation};
 use crate::error::ConsumeError;
 use crate::fetcher::{self, Completed, POLL_SLICE, Shared, State};
 use crate::metrics::{ConsumerMetrics, Stats};
+use crate::prepare::{Preparation, PreparedBatch};
 use crate::record::{ConsumerRecord, Fetches};
 
 /// Reads records of the partitions it is assigned: fetches ahead in the
@@ -749,7 +750,34 @@ impl Consumer {
 
     /// Takes buffered data into records, advancing positions.
     fn take(&self) -> Fetches {
-        let fetches = take_buffered(&mut self.shared.lock(), &self.shared.config);
+        // Decode what this poll is to hand out (what the blocking pool has
+        // not decoded yet) before taking the lock, so that the fetcher can
+        // buffer the next answers meanwhile.
+        let front: Vec<Arc<Preparation>> = self
+            .shared
+            .lock()
+            .completed
+            .iter()
+            .map(|c| Arc::clone(&c.prepared))
+            .collect();
+        let mut records = 0;
+        for preparation in front {
+            if records >= self.shared.config.max_poll_records {
+                break;
+            }
+            records += preparation
+                .get()
+                .batches
+                .iter()
+                .map(|b| b.records.as_ref().map_or(0, |r| r.len()))
+                .sum::<usize>();
+        }
+        let fetches = {
+            let mut state = self.shared.lock();
+            let fetches = take_buffered(&mut state, &self.shared.config);
+            state.decode_ahead();
+            fetches
+        };
         self.shared.wake.notify_one();
         fetches
     }
@@ -923,23 +951,16 @@ fn decode(
     aborted_txns.sort_by_key(|&(_, first)| first);
     let mut aborted_txns = aborted_txns.into_iter().peekable();
     let mut aborting: HashSet<i64> = HashSet::new();
-    let batches = RecordBatches::new(completed.records.clone()).verify_crc(config.check_crcs);
-    for batch in batches {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                let error = ConsumeError::Corrupt {
-                    tp: completed.tp.clone(),
-                    offset: next,
-                    message: e.to_string(),
-                };
-                return (records, next, epoch, Some(error), false);
-            }
-        };
+    let prepared = completed.prepared.get();
+    for PreparedBatch {
+        batch,
+        records: decoded,
+    } in &prepared.batches
+    {
         if batch.last_offset() < next {
             continue;
         }
-        let (producer_id, transactional, leader_epoch) = match &batch {
+        let (producer_id, transactional, leader_epoch) = match batch {
             Batch::V2(b) => (
                 b.producer_id(),
                 b.is_transactional(),
@@ -960,7 +981,7 @@ fn decode(
         }
         if batch.is_control() {
             // A marker ends its producer's transaction.
-            if let Ok(control) = batch.records(DecompressionLimit::DEFAULT)
+            if let Ok(control) = decoded
                 && let Some(Ok(record)) = control.iter().next()
                 && let Ok(kind) = record.control_record()
                 && kind.kind == ControlRecordType::ABORT
@@ -974,7 +995,7 @@ fn decode(
             next = batch.next_offset();
             continue;
         }
-        let decoded = match batch.records(DecompressionLimit::DEFAULT) {
+        let decoded = match decoded {
             Ok(decoded) => decoded,
             Err(e) => {
                 let error = ConsumeError::Corrupt {
@@ -1028,6 +1049,14 @@ fn decode(
         }
         // Offsets a compacted batch left out are skipped too.
         next = next.max(batch.next_offset());
+    }
+    if let Some(e) = &prepared.error {
+        let error = ConsumeError::Corrupt {
+            tp: completed.tp.clone(),
+            offset: next,
+            message: e.to_string(),
+        };
+        return (records, next, epoch, Some(error), false);
     }
     (records, next, epoch, None, false)
 }

@@ -30,6 +30,7 @@ use crate::config::{ConsumerConfig, Isolation, OffsetReset};
 use crate::error::ConsumeError;
 use crate::fetch_session::{FetchSession, PartitionFetch};
 use crate::metrics::Stats;
+use crate::prepare::{DECODE_AHEAD, Preparation};
 
 /// One assigned partition.
 #[derive(Debug, Clone, Default)]
@@ -131,6 +132,8 @@ pub(crate) struct Completed {
     pub(crate) records: Bytes,
     /// `(producer id, first offset)` of aborted transactions (read_committed).
     pub(crate) aborted: Vec<(i64, i64)>,
+    /// The data's decoding (CRCs, decompression), shared by the copies.
+    pub(crate) prepared: Arc<Preparation>,
 }
 
 /// What the consumer handle and the fetcher share.
@@ -168,6 +171,19 @@ impl State {
     }
 
     /// A completed fetch was taken out for `poll`.
+    /// Has the first [`DECODE_AHEAD`] bytes of the data waiting for `poll`
+    /// decoded on the blocking pool, ahead of the application.
+    pub(crate) fn decode_ahead(&self) {
+        let mut bytes = 0;
+        for completed in &self.completed {
+            if bytes >= DECODE_AHEAD {
+                break;
+            }
+            completed.prepared.schedule();
+            bytes += completed.records.len();
+        }
+    }
+
     pub(crate) fn consumed(&mut self, completed: &Completed) {
         self.buffered_bytes = self.buffered_bytes.saturating_sub(completed.records.len());
         if let Some(p) = self.partitions.get_mut(&completed.tp) {
@@ -880,9 +896,11 @@ pub(crate) fn buffer_fetch(
                     tp: tp.clone(),
                     generation: *generation,
                     fetch_offset: *fetch_offset,
+                    prepared: Preparation::new(records.clone(), *fetch_offset, config.check_crcs),
                     records,
                     aborted,
                 });
+                state.decode_ahead();
                 arrived = true;
             }
             ErrorCode::OFFSET_OUT_OF_RANGE => {

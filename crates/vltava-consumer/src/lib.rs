@@ -69,6 +69,7 @@ mod error;
 pub mod fetch_session;
 mod fetcher;
 pub mod metrics;
+mod prepare;
 mod record;
 mod stream;
 
