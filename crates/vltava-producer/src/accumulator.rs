@@ -3,10 +3,11 @@
 //! linger ran out, or a flush asks for them. Plain data, no I/O and no
 //! clock of its own: every call takes `now`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 use tokio::sync::OwnedSemaphorePermit;
 use vltava_wire::compression::Compression;
 use vltava_wire::records::{RecordBatch, RecordBatchBuilder, RecordHeader, RecordsError};
@@ -431,10 +432,8 @@ fn queue_or_new<'q>(
     topic: &str,
     partition: usize,
 ) -> &'q mut Queue {
-    if !queues.contains_key(topic) {
-        queues.insert(topic.to_owned(), Vec::new());
-    }
-    let partitions = queues.get_mut(topic).expect("inserted above");
+    // One lookup by `&str`; the name is copied only for a new topic.
+    let partitions = queues.entry_ref(topic).or_default();
     if partitions.len() <= partition {
         partitions.resize_with(partition + 1, Queue::default);
     }

@@ -1,11 +1,11 @@
 //! [`Producer`]: the handle applications send records through, and the
 //! state it shares with its sender task.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use hashbrown::HashMap;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 use vltava_meta::{MetadataClient, MetadataConfig, MetadataSnapshot};
@@ -396,18 +396,14 @@ impl Producer {
             .sticky
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if !sticky.contains_key(topic) {
-            let batch_size = self.shared.config.batch_size;
-            let seed = self.shared.jitter.next_u64();
-            sticky.insert(topic.to_owned(), StickyPartitioner::new(batch_size, seed));
-        }
-        sticky.get_mut(topic).expect("inserted above").partition(
-            size,
-            partitions,
-            snapshot.version(),
-            has_leader,
-            available,
-        ) as i32
+        // One lookup by `&str`; the name is copied only for a new topic.
+        let shared = &self.shared;
+        sticky
+            .entry_ref(topic)
+            .or_insert_with(|| {
+                StickyPartitioner::new(shared.config.batch_size, shared.jitter.next_u64())
+            })
+            .partition(size, partitions, snapshot.version(), has_leader, available) as i32
     }
 }
 
