@@ -27,10 +27,15 @@
 //!   `None`, stops the partition with [`ConsumeError::LogTruncation`]
 //!   (Java's `LogTruncationException`). `poll` hands out records as
 //!   views of the fetched batches, skipping control batches and, under
-//!   read_committed, aborted transactions. In a group, `poll` also applies
-//!   the group's events: partitions start at the committed offsets, a
-//!   revocation commits first, a loss commits nothing, and auto-commit
-//!   commits only what earlier polls handed out (at-least-once).
+//!   read_committed, aborted transactions. Fetched answers are decoded
+//!   (CRC checks, decompression) once, ahead of `poll`, on tokio's
+//!   blocking pool for the first 2 MiB buffered (as franz-go and
+//!   librdkafka decode on their fetch goroutines and broker threads; the
+//!   Java client decodes in `poll`), and by `poll` for the rest. In a
+//!   group, `poll` also applies the group's events: partitions start at
+//!   the committed offsets, a revocation commits first, a loss commits
+//!   nothing, and auto-commit commits only what earlier polls handed out
+//!   (at-least-once).
 //!
 //! - [`ConsumerBuilder`] ([`Consumer::builder`]): every setting, with
 //!   its Java name and default in its docs, checked at `build`

@@ -9,13 +9,16 @@
 //! a producer id and a sequence per partition, so that retries after a
 //! broker restart neither lose, duplicate nor reorder records. The
 //! defaults are the Java client's; [`ProducerConfig::for_throughput`]
-//! batches up to a megabyte, as librdkafka and franz-go do by default.
+//! batches up to a megabyte, as librdkafka and franz-go do by default,
+//! and sends requests of up to 4 MiB.
 //!
 //! How it works: [`Producer::send`] appends to the accumulator
 //! (`accumulator.rs`, plain data); one sender task (`sender.rs`) takes
 //! ready batches, groups them by leader into Produce requests on the
-//! pool's produce connections, and handles the answers; `idempotence.rs`
-//! keeps the sequences and says when they must start over.
+//! pool's produce connections, and handles the answers; a batch's records
+//! are copied once, into its buffer, which goes to the socket as it is
+//! (uncompressed) or compressed once; `idempotence.rs` keeps the
+//! sequences and says when they must start over.
 //!
 //! Transactions (`txn.rs`): with a `transactional_id`, records and
 //! consumed offsets are committed or aborted together, and a newer
