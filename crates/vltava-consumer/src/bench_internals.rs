@@ -109,7 +109,7 @@ impl PollPath {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
     use vltava_wire::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use vltava_wire::{Compression, RecordBatchBuilder};
 
@@ -182,6 +182,46 @@ mod tests {
             polled.errors
         );
         assert_eq!(path.position(&tp), Some(20));
+    }
+
+    #[test]
+    fn records_keep_their_headers_and_records_without_have_none() {
+        let tp = TopicPartition::new("t", 0);
+        let mut builder = RecordBatchBuilder::new(Compression::None);
+        let trace = vltava_wire::records::RecordHeader {
+            key: "trace",
+            value: Some(&b"abc"[..]),
+        };
+        let null = vltava_wire::records::RecordHeader {
+            key: "gone",
+            value: None,
+        };
+        builder.append(0, None, Some(&b"plain"[..]), &[]).unwrap();
+        builder
+            .append(0, None, Some(&b"with"[..]), &[trace, null])
+            .unwrap();
+        builder.append(0, None, Some(&b"plain"[..]), &[]).unwrap();
+        let mut batches = BytesMut::new();
+        builder.build(&mut batches).unwrap();
+        let mut response = answer(&tp, 0);
+        response.responses[0].partitions[0].records = Some(batches.freeze());
+        response.responses[0].partitions[0].high_watermark = 3;
+
+        let mut path = PollPath::new(ConsumerConfig::new(), [(tp.clone(), 0)]);
+        path.handle_fetch(response);
+        let polled = path.poll();
+        let headers: Vec<_> = polled.records().map(|r| r.headers.clone()).collect();
+        assert_eq!(
+            headers,
+            [
+                vec![],
+                vec![
+                    ("trace".to_owned(), Some(Bytes::from_static(b"abc"))),
+                    ("gone".to_owned(), None),
+                ],
+                vec![],
+            ]
+        );
     }
 
     #[test]

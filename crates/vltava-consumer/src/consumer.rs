@@ -943,7 +943,17 @@ fn decode(
     bool,
 ) {
     let topic: Arc<str> = Arc::from(completed.tp.topic.as_str());
-    let mut records = Vec::new();
+    let prepared = completed.prepared.get();
+    // Room for what the batches hold from the fetch offset on, up to
+    // `max`: the declared counts are only a hint, bounded by `max`.
+    let capacity = prepared
+        .batches
+        .iter()
+        .filter(|b| b.batch.last_offset() >= completed.fetch_offset)
+        .map(|b| b.records.as_ref().map_or(0, |r| r.len()))
+        .fold(0usize, usize::saturating_add)
+        .min(max);
+    let mut records = Vec::with_capacity(capacity);
     let mut next = completed.fetch_offset;
     let mut epoch = None;
     let read_committed = config.isolation == Isolation::ReadCommitted;
@@ -951,7 +961,6 @@ fn decode(
     aborted_txns.sort_by_key(|&(_, first)| first);
     let mut aborted_txns = aborted_txns.into_iter().peekable();
     let mut aborting: HashSet<i64> = HashSet::new();
-    let prepared = completed.prepared.get();
     for PreparedBatch {
         batch,
         records: decoded,
@@ -1024,16 +1033,20 @@ fn decode(
             if records.len() >= max {
                 return (records, next, epoch, None, true);
             }
-            let headers = record
-                .headers()
-                .filter_map(Result::ok)
-                .map(|h| {
-                    (
-                        String::from_utf8_lossy(h.key()).into_owned(),
-                        h.value_bytes(),
-                    )
-                })
-                .collect();
+            let headers = if record.header_count() == 0 {
+                Vec::new()
+            } else {
+                record
+                    .headers()
+                    .filter_map(Result::ok)
+                    .map(|h| {
+                        (
+                            String::from_utf8_lossy(h.key()).into_owned(),
+                            h.value_bytes(),
+                        )
+                    })
+                    .collect()
+            };
             records.push(ConsumerRecord {
                 topic: topic.clone(),
                 partition: completed.tp.partition,

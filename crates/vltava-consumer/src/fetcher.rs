@@ -170,7 +170,6 @@ impl State {
             .any(|c| self.partitions.get(&c.tp).is_none_or(|p| !p.paused))
     }
 
-    /// A completed fetch was taken out for `poll`.
     /// Has the first [`DECODE_AHEAD`] bytes of the data waiting for `poll`
     /// decoded on the blocking pool, ahead of the application.
     pub(crate) fn decode_ahead(&self) {
@@ -184,6 +183,7 @@ impl State {
         }
     }
 
+    /// A completed fetch was taken out for `poll`.
     pub(crate) fn consumed(&mut self, completed: &Completed) {
         self.buffered_bytes = self.buffered_bytes.saturating_sub(completed.records.len());
         if let Some(p) = self.partitions.get_mut(&completed.tp) {
