@@ -839,10 +839,25 @@ pub(crate) fn buffer_fetch(
             continue;
         };
         p.in_flight = false;
-        if p.generation != *generation || p.position != Some(*fetch_offset) {
+        if session_reset {
             continue;
         }
-        if session_reset {
+        if p.generation != *generation || p.position != Some(*fetch_offset) {
+            // Data for a position since moved (a seek, a reset) is
+            // dropped, but the high watermark it carries is still the
+            // partition's: an incremental fetch session (KIP-227) does not
+            // repeat it while it stays the same, so dropping it would leave
+            // the lag unknown for a partition sought to its end. A stale
+            // answer only raises it (a current one may have lowered it).
+            if let Some(data) = answered.get(tp)
+                && ErrorCode::from(data.error_code) == ErrorCode::NONE
+            {
+                let high = state
+                    .high_watermarks
+                    .entry(tp.clone())
+                    .or_insert(data.high_watermark);
+                *high = (*high).max(data.high_watermark);
+            }
             continue;
         }
         // An incremental answer leaves out partitions with nothing new
@@ -1691,6 +1706,37 @@ mod tests {
         let state = shared.lock();
         assert!(state.completed.is_empty());
         assert_eq!(state.partitions[&tp].position, Some(50));
+        // Its high watermark is kept: an incremental session would not
+        // send it again while it stays the same.
+        assert_eq!(state.high_watermarks.get(&tp), Some(&100));
+    }
+
+    #[tokio::test]
+    async fn a_stale_answer_never_lowers_a_known_high_watermark() {
+        let shared = shared();
+        let tp = TopicPartition::new("t", 0);
+        shared.lock().partitions.insert(
+            tp.clone(),
+            PartitionState {
+                position: Some(50),
+                generation: 2,
+                ..Default::default()
+            },
+        );
+        shared.lock().high_watermarks.insert(tp.clone(), 120);
+        let data = PartitionData {
+            high_watermark: 100,
+            ..Default::default()
+        };
+        handle_fetch(
+            &shared,
+            &[(tp.clone(), 1, 10)],
+            &HashMap::new(),
+            answer(&tp, data),
+            false,
+            Instant::now(),
+        );
+        assert_eq!(shared.lock().high_watermarks.get(&tp), Some(&120));
     }
 
     /// A metadata snapshot of topic `t` (id 1) on brokers 1-3, with each
