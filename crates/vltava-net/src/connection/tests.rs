@@ -119,8 +119,25 @@ fn pipe() -> (ReadHalf<DuplexStream>, WriteHalf<DuplexStream>, FakeBroker) {
     (client_reader, client_writer, FakeBroker { reader, writer })
 }
 
+/// [`broker_table`] with Produce v3-v11.
+fn producing_table() -> ApiVersionsResponse {
+    versions_response(&[
+        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::Metadata, 0, 12),
+        (ApiKey::Produce, 3, 11),
+    ])
+}
+
 /// A connection whose handshake the fake broker answered with [`broker_table`].
 async fn connect(config: ConnectionConfig) -> (Connection, FakeBroker) {
+    connect_with(config, &broker_table()).await
+}
+
+/// A connection whose handshake the fake broker answered with `table`.
+async fn connect_with(
+    config: ConnectionConfig,
+    table: &ApiVersionsResponse,
+) -> (Connection, FakeBroker) {
     let (reader, writer, mut broker) = pipe();
     let (connection, ()) = tokio::join!(
         Connection::over(BROKER.to_owned(), reader, writer, config),
@@ -128,11 +145,7 @@ async fn connect(config: ConnectionConfig) -> (Connection, FakeBroker) {
             let (header, body) = broker.next_request().await;
             assert!(matches!(body, RequestBody::ApiVersions(_)), "{body:?}");
             broker
-                .respond(
-                    header.correlation_id,
-                    header.request_api_version,
-                    &broker_table(),
-                )
+                .respond(header.correlation_id, header.request_api_version, table)
                 .await;
         }
     );
@@ -606,22 +619,7 @@ async fn a_throttled_response_holds_back_the_next_request() {
 
 #[tokio::test]
 async fn acks_0_produce_goes_unanswered_and_the_connection_stays_in_step() {
-    let (reader, writer, mut broker) = pipe();
-    let table = versions_response(&[
-        (ApiKey::ApiVersions, 0, 4),
-        (ApiKey::Metadata, 0, 12),
-        (ApiKey::Produce, 3, 11),
-    ]);
-    let (connection, ()) = tokio::join!(
-        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
-        async {
-            let (header, _) = broker.next_request().await;
-            broker
-                .respond(header.correlation_id, header.request_api_version, &table)
-                .await;
-        }
-    );
-    let connection = connection.unwrap();
+    let (connection, mut broker) = connect_with(ConnectionConfig::new(), &producing_table()).await;
     let fire_and_forget = ProduceRequest {
         acks: 0,
         ..Default::default()
@@ -691,22 +689,7 @@ async fn a_dial_that_gets_no_answer_times_out() {
 #[tokio::test]
 async fn record_batches_are_written_in_pieces_and_arrive_whole_and_in_order() {
     use vltava_wire::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    let (reader, writer, mut broker) = pipe();
-    let table = versions_response(&[
-        (ApiKey::ApiVersions, 0, 4),
-        (ApiKey::Metadata, 0, 12),
-        (ApiKey::Produce, 3, 11),
-    ]);
-    let (connection, ()) = tokio::join!(
-        Connection::over(BROKER.to_owned(), reader, writer, ConnectionConfig::new()),
-        async {
-            let (header, _) = broker.next_request().await;
-            broker
-                .respond(header.correlation_id, header.request_api_version, &table)
-                .await;
-        }
-    );
-    let connection = connection.unwrap();
+    let (connection, mut broker) = connect_with(ConnectionConfig::new(), &producing_table()).await;
     // Batches larger than the write buffer (shared, not copied), one
     // smaller (copied), with small fields between them.
     let batch = |fill: u8, len: usize| Some(bytes::Bytes::from(vec![fill; len]));
