@@ -231,6 +231,20 @@ impl RequestHeader {
     }
 }
 
+/// The header version `header` is encoded at for a body of type `R`, or an
+/// error if the header's API key is not `R`'s.
+fn request_header_version_for<R: Request>(header: &RequestHeader) -> Result<i16, EncodeError> {
+    let version = header.request_api_version;
+    if header.request_api_key != R::API_KEY.as_i16() {
+        return Err(EncodeError::new(EncodeErrorKind::ApiKeyMismatch {
+            header_api_key: header.request_api_key,
+            body_api_key: R::API_KEY.as_i16(),
+        })
+        .in_message(R::NAME, version));
+    }
+    Ok(request_header_version(R::API_KEY, version))
+}
+
 /// Appends a request to `buf`: `header`, at the header version its API key and
 /// version call for, then `body` at `header.request_api_version`. There is no
 /// size prefix; framing belongs to the transport. Fails if the header's API
@@ -241,14 +255,7 @@ pub fn encode_request<R: Request>(
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let version = header.request_api_version;
-    if header.request_api_key != R::API_KEY.as_i16() {
-        return Err(EncodeError::new(EncodeErrorKind::ApiKeyMismatch {
-            header_api_key: header.request_api_key,
-            body_api_key: R::API_KEY.as_i16(),
-        })
-        .in_message(R::NAME, version));
-    }
-    let header_version = request_header_version(R::API_KEY, version);
+    let header_version = request_header_version_for::<R>(header)?;
     encode_pair(header, header_version, body, version, buf)
 }
 
@@ -295,14 +302,7 @@ pub fn encode_request_segments<R: Request>(
     segments: &mut Segments,
 ) -> Result<(), EncodeError> {
     let version = header.request_api_version;
-    if header.request_api_key != R::API_KEY.as_i16() {
-        return Err(EncodeError::new(EncodeErrorKind::ApiKeyMismatch {
-            header_api_key: header.request_api_key,
-            body_api_key: R::API_KEY.as_i16(),
-        })
-        .in_message(R::NAME, version));
-    }
-    let header_version = request_header_version(R::API_KEY, version);
+    let header_version = request_header_version_for::<R>(header)?;
     let before = segments.head().len();
     header.encode_segments(segments, header_version)?;
     if let Err(error) = body.encode_segments(segments, version) {

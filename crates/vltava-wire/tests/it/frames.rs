@@ -116,6 +116,16 @@ fn mismatched_header_is_an_error() {
         }
     ));
     assert!(buf.is_empty());
+    // The same in segments.
+    let mut segments = vltava_wire::Segments::new(BytesMut::new(), 1024);
+    let error =
+        vltava_wire::encode_request_segments(&header, &MetadataRequest::default(), &mut segments)
+            .unwrap_err();
+    assert!(matches!(
+        error.kind(),
+        EncodeErrorKind::ApiKeyMismatch { .. }
+    ));
+    assert!(segments.into_parts().iter().all(|part| part.is_empty()));
 }
 
 #[test]
