@@ -628,7 +628,8 @@ mod tests {
             (77, 0, 0)
         );
         assert!(after.is_transactional() && !before.is_transactional());
-        // Only the header moved: the records are the same bytes.
+        // Only the header (the first 61 bytes of a magic-2 batch) moved:
+        // the records are the same bytes.
         assert_eq!(first[61..], resealed[61..]);
         assert_eq!(after.record_count(), 2);
         let next = acc.drain(&tp(0), later).unwrap();
